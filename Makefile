@@ -6,10 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
 KERNEL := workbench
-# Kernels, Jupyter config and IPython state live inside the venv, never in the user's home.
-export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
-export MPLBACKEND := Agg
-export PYTHONHASHSEED := 0
+# No environment variables are exported here on purpose: a notebook must produce the same outputs under
+# `make test` (nbval), `make report` (papermill) and JupyterLab, so kernels see the same environment.
 PROFILE ?= quick
 PYTEST_ARGS ?=
 
