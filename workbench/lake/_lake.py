@@ -1,0 +1,835 @@
+"""FeatureLake: registry + zarr storage + commit/delta log + resolvers + router + point-in-time queries."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import io
+import json
+import re
+import threading
+import time as _time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import polars as pl
+
+from workbench.lake._keys import WINDOWS, EventKey
+from workbench.lake._registry import (
+    DTYPES,
+    KINDS,
+    FeatureSpec,
+    FunctionSpec,
+    HttpInvocation,
+    Registry,
+    callable_ref,
+    check_feature_name,
+    check_function_name,
+)
+from workbench.lake._router import invoke
+from workbench.lake._store import CommitLog, WriterLock
+from workbench.lake._validate import LakeValidationError, coerce_values, key_table, prepare_frame, time_to_ns
+from workbench.lake._window import (
+    STORAGE,
+    WindowData,
+    components_frame,
+    empty,
+    gather,
+    to_series,
+    valid_mask,
+)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m|h|d|w)\s*$")
+_UNIT_NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9,
+            "d": 86400 * 10**9, "w": 7 * 86400 * 10**9}
+
+
+def _duration_ns(value, argname: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, _dt.timedelta):
+        return int(round(value.total_seconds() * 1e9))
+    if isinstance(value, np.timedelta64):
+        return int(value.astype("timedelta64[ns]").astype(np.int64))
+    if isinstance(value, str) and (m := _DURATION.match(value)):
+        return int(float(m[1]) * _UNIT_NS[m[2]])
+    raise TypeError(f"{argname}={value!r}; expected a datetime.timedelta or text like '7d', '12h', '30m'")
+
+
+def _instant_ns(value, argname: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+        return int(np.datetime64(value, "ns").astype(np.int64))
+    if isinstance(value, _dt.date):
+        return int(np.datetime64(value, "ns").astype(np.int64))
+    if isinstance(value, np.datetime64):
+        return int(value.astype("datetime64[ns]").astype(np.int64))
+    if isinstance(value, str):
+        return int(np.datetime64(value, "ns").astype(np.int64))
+    raise TypeError(f"{argname}={value!r}; expected a datetime, date, numpy datetime64 or ISO text")
+
+
+@dataclass
+class WriteReport:
+    """What one committed write changed (``commit`` is None when the batch changed nothing)."""
+
+    commit: int | None
+    window: str
+    values_written: int
+    values_changed: int
+    new_keys: int
+
+
+@dataclass
+class RunReport:
+    """What :meth:`FeatureLake.run_pending` did: one entry per function call, grouped in rounds."""
+
+    calls: list[dict] = field(default_factory=list)
+    rounds: int = 0
+    deltas_processed: int = 0
+    commits: list[int] = field(default_factory=list)
+
+    def to_frame(self) -> pl.DataFrame:
+        schema = {"round": pl.Int64, "function": pl.String, "window": pl.String, "keys": pl.Int64,
+                  "rows_in": pl.Int64, "rows_out": pl.Int64, "values_changed": pl.Int64, "routed": pl.String}
+        return pl.DataFrame(self.calls, schema=schema)
+
+    def __repr__(self) -> str:
+        names = sorted({c["function"] for c in self.calls})
+        return (f"RunReport(rounds={self.rounds}, calls={len(self.calls)}, functions={names}, "
+                f"deltas_processed={self.deltas_processed}, commits={self.commits})")
+
+
+class FeatureLake:
+    """A feature lake: features keyed by :class:`EventKey` x window time, stored per window as an xarray
+    Dataset (dims key, time) in zarr v3, versioned by an atomic commit log, with a registry of features
+    and of the functions that compute them.
+
+    Open with :meth:`FeatureLake.open`.  One writer at a time; any number of readers.
+    """
+
+    def __init__(self, path, client=None, task_timeout_s: float = 600.0):
+        self.url = str(path)
+        self.client = client
+        self.task_timeout_s = task_timeout_s
+        self._log = CommitLog(self.url)
+        self._lock = WriterLock(self._log)
+        self._versions: dict[str, WindowData] = {}
+        self._callables: dict[str, Callable] = {}  # function name -> callable bound in this process
+        self._mutex = threading.RLock()
+
+    @classmethod
+    def open(cls, path, client=None) -> "FeatureLake":
+        """Open the lake at ``path`` (a local directory or any fsspec URL), creating it when missing.
+
+        ``client``: a ``dask.distributed.Client``; with one, function calls (``run_pending``) and
+        backfills run as tasks on its cluster.  Functions registered with a re-importable callable
+        (a module-level function) are bound again automatically; others must be registered again in
+        each new process before ``run_pending`` can call them.
+        """
+        if not isinstance(path, (str,)) and not hasattr(path, "__fspath__"):
+            raise TypeError(f"path must be a directory path or fsspec URL, got {type(path).__name__}")
+        lake = cls(str(path), client=client)
+        if lake._log.head() is None:
+            with lake._lock:
+                if lake._log.head() is None:
+                    lake._publish(operation="create", registry=Registry(), windows={}, deltas=None, n_deltas=0,
+                                  processed_through=0, parent=None)
+        return lake
+
+    # ---- state -------------------------------------------------------------------------------------
+    def _head(self) -> dict:
+        head = self._log.head()
+        if head is None:
+            raise RuntimeError(f"{self.url} is not a feature lake (no commits); open it with FeatureLake.open")
+        return head
+
+    @property
+    def registry(self) -> Registry:
+        """The registry as of the latest commit (functions bound to callables of this process)."""
+        reg = Registry.from_json(self._head()["registry"])
+        funcs = {}
+        for name, spec in reg.functions.items():
+            fn = self._callables.get(name)
+            funcs[name] = FunctionSpec(**{**spec.__dict__, "fn": fn}) if fn is not None else spec
+        return Registry(reg.features, funcs)
+
+    @property
+    def version(self) -> int:
+        """The id of the latest commit."""
+        return self._head()["id"]
+
+    def _window(self, head: dict, window: str) -> WindowData:
+        rel = head["windows"].get(window)
+        if rel is None:
+            return WindowData.empty()
+        if rel not in self._versions:
+            # Window versions are immutable, so a cached copy never goes stale; keep a few.
+            if len(self._versions) > 8:
+                self._versions.pop(next(iter(self._versions)))
+            self._versions[rel] = WindowData.open(self._log.url_of(rel))
+        return self._versions[rel]
+
+    def _publish(self, *, operation, registry, windows, deltas, n_deltas, processed_through, parent, extra=None):
+        head = self._log.head()
+        commit = {
+            "id": (head["id"] + 1) if head else 1,
+            "parent": parent,
+            "operation": operation,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "registry": registry.to_json(),
+            "windows": windows,
+            "deltas": deltas,
+            "n_deltas": n_deltas,
+            "processed_through": processed_through,
+            **(extra or {}),
+        }
+        self._before_publish(commit)
+        self._log.publish(commit)
+        return commit
+
+    def _before_publish(self, commit: dict) -> None:
+        """Hook between writing a batch's objects and publishing its commit (tests use it to kill a
+        writer at the worst moment)."""
+
+    @contextlib.contextmanager
+    def writing(self):
+        """Hold the writer lock across several operations (a second writer meanwhile gets LakeLockedError)."""
+        with self._mutex, self._lock:
+            yield self
+
+    def break_lock(self) -> None:
+        """Remove a stale lease on non-local storage (local locks die with their process by themselves)."""
+        self._lock.break_lock()
+
+    # ---- registry ----------------------------------------------------------------------------------
+    def register_feature(self, name: str, dtype: str, unit: str | None = None, description: str = "",
+                         categories: Sequence[str] | None = None) -> FeatureSpec:
+        """Register a feature ``/<domain>/feature/<entity>/<name>`` with ``dtype`` in
+        {float, int, bool, string, categorical}.  Registering the same definition again is a no-op;
+        changing the dtype of an existing feature is refused."""
+        check_feature_name(name)
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype={dtype!r} for feature {name!r}; expected one of {DTYPES}")
+        if categories is not None:
+            if dtype != "categorical":
+                raise ValueError(f"categories= only applies to dtype='categorical', not {dtype!r}")
+            categories = tuple(str(c) for c in categories)
+        if unit is not None and not isinstance(unit, str):
+            raise TypeError(f"unit must be text such as 'dB' or 's', got {unit!r}")
+        spec = FeatureSpec(name, dtype, unit, description, categories)
+        with self.writing():
+            head = self._head()
+            reg = Registry.from_json(head["registry"])
+            if reg.features.get(name) == spec:
+                return spec
+            new = reg.with_feature(spec)
+            self._publish(operation="register_feature", registry=new, windows=head["windows"], deltas=None,
+                          n_deltas=0, processed_through=head["processed_through"], parent=head["id"],
+                          extra={"subject": name})
+        return spec
+
+    def register_function(self, name: str, fn: Callable | None, inputs: Sequence[str], outputs: Sequence[str],
+                          kind: str = "ML", *, attributes: Sequence[str] = (), description: str = "",
+                          ttl=None, http: HttpInvocation | dict | None = None) -> FunctionSpec:
+        """Register a function ``/<domain>/function/<inference|interpretation>/<name>``: a directed
+        hyperedge from ``inputs`` (registered features) to ``outputs`` (registered features).
+
+        Calling convention (the same in-process, on a dask worker or behind HTTP)::
+
+            out = fn(inputs: polars.DataFrame) -> polars.DataFrame
+
+        ``inputs`` has one row per (key, window time) to compute -- the keys and window times whose
+        input features changed -- with columns
+
+        * ``key``: the EventKey digest (text), ``time``: the window time (Datetime ns),
+        * the key's components as columns (entity ids such as ``customer``, context, attributes),
+        * one column per input feature, named by its full name: the latest value at or before ``time``
+          (within ``ttl`` when given), null when there is none.
+
+        ``out`` must have the columns ``key`` and ``time`` (copied from ``inputs``) and one column per
+        output feature (full names); null means "no value".  Outputs are upserted into the same window
+        and may trigger further functions.  Re-registering an identical definition only re-binds ``fn``
+        in this process.  ``http={"url": ...}`` instead of ``fn`` POSTs ``inputs`` as JSON records and
+        expects JSON records back.  Cycles among functions are refused.
+        """
+        check_function_name(name)
+        if kind not in KINDS:
+            raise ValueError(f"kind={kind!r} for function {name!r}; expected one of {KINDS}")
+        inputs, outputs = tuple(inputs), tuple(outputs)
+        if not inputs or not outputs:
+            raise ValueError(f"function {name!r} needs at least one input and one output feature")
+        if set(inputs) & set(outputs):
+            raise ValueError(f"function {name!r} reads and writes {sorted(set(inputs) & set(outputs))}: a cycle")
+        if isinstance(http, dict):
+            http = HttpInvocation(**{**http, "headers": tuple(tuple(h) for h in dict(http.get("headers", {})).items())})
+        if (fn is None) == (http is None):
+            raise ValueError(f"function {name!r}: pass exactly one of fn (a callable) or http (an invocation)")
+        if fn is not None and not callable(fn):
+            raise TypeError(f"fn for {name!r} must be callable, got {type(fn).__name__}")
+        spec = FunctionSpec(name=name, inputs=inputs, outputs=outputs, kind=kind, attributes=tuple(attributes),
+                            description=description, ttl_ns=_duration_ns(ttl, "ttl"),
+                            callable_ref=callable_ref(fn) if fn is not None else None, http=http)
+        with self.writing():
+            head = self._head()
+            reg = Registry.from_json(head["registry"])
+            old = reg.functions.get(name)
+            if old is None or old.to_json() != spec.to_json():
+                new = reg.with_function(spec)
+                self._publish(operation="register_function", registry=new, windows=head["windows"], deltas=None,
+                              n_deltas=0, processed_through=head["processed_through"], parent=head["id"],
+                              extra={"subject": name})
+            if fn is not None:
+                self._callables[name] = fn
+        return spec
+
+    # ---- writes ------------------------------------------------------------------------------------
+    def write(self, frame: pl.DataFrame, window: str = "day", entities=("customer",), time: str = "time",
+              context=(), attributes=()) -> WriteReport:
+        """Upsert a batch of feature values, atomically.
+
+        ``frame``: a polars DataFrame whose ``entities`` columns (plus optional ``context`` and
+        ``attributes`` column lists) form the key ``EventKey(entities={col: value}, ..., window=window)``,
+        whose ``time`` column is the window end time (when the value became known), and which carries
+        either one column per feature (wide; columns named by full feature names; null = no value) or
+        ``feature`` and ``value`` columns (long).  Rows are validated before anything is written; a bad
+        batch raises :class:`LakeValidationError` (a ValueError) naming the offending rows and the lake
+        is unchanged.  Writing the same batch twice changes nothing (no new commit, no deltas).
+        """
+        with self.writing():
+            head = self._head()
+            reg = Registry.from_json(head["registry"])
+            batch = prepare_frame(frame, reg, window, entities, time, context, attributes)
+            commit, stats = self._commit_updates(head, reg, {window: batch}, operation="write")
+        return WriteReport(commit["id"] if commit else None, window, stats["written"], stats["changed"],
+                           stats["new_keys"])
+
+    def _merge_window(self, base: WindowData, reg: Registry, batch, window: str):
+        """New dense arrays for one window with ``batch`` upserted, and the deltas (changed cells).
+
+        ``batch`` is (keys[__kid, __digest, __components], {feature: DataFrame[__kid, __t, value]}).
+        """
+        keys_in, updates = batch
+        joined = keys_in.join(base.key_index(), on="__digest", how="left")
+        fresh = joined.filter(pl.col("__kidx").is_null())
+        k0, t0 = base.shape
+        keys = np.concatenate([base.keys, fresh["__digest"].to_numpy().astype(object)])
+        components = np.concatenate([base.components, fresh["__components"].to_numpy().astype(object)])
+        # batch key id -> row in the merged window (existing rows keep their place, new keys go last)
+        kid_to_kidx = np.full(keys_in.height, -1, dtype=np.int64)
+        old = joined.filter(pl.col("__kidx").is_not_null())
+        kid_to_kidx[old["__kid"].to_numpy()] = old["__kidx"].to_numpy()
+        kid_to_kidx[fresh["__kid"].to_numpy()] = k0 + np.arange(fresh.height)
+        digest_by_kid = keys_in.sort("__kid")["__digest"]
+        all_t = np.concatenate([u["__t"].to_numpy() for u in updates.values()])
+        times = np.union1d(base.times, all_t).astype(np.int64)
+        shape = (len(keys), len(times))
+        same_shape = shape == (k0, t0)
+        tpos_old = np.searchsorted(times, base.times)
+        out = WindowData(keys, components, times, dict(base.dtypes), {k: list(v) for k, v in base.categories.items()})
+        deltas, written, changed = [], 0, 0
+        for feat in sorted(set(base.dtypes) | set(updates)):
+            dtype = reg.feature(feat).dtype
+            out.dtypes[feat] = dtype
+            if feat in base.dtypes:
+                prev = base.raw(feat)
+                if same_shape:
+                    arr = prev.copy() if feat in updates else prev
+                else:
+                    arr = empty(dtype, shape)
+                    arr[:k0, tpos_old] = prev
+            else:
+                arr = empty(dtype, shape)
+            if feat in updates:
+                u = updates[feat]
+                kid = u["__kid"].to_numpy()
+                kidx = kid_to_kidx[kid]
+                t_ns = u["__t"].to_numpy()
+                tidx = np.searchsorted(times, t_ns)
+                new = self._encode(out, feat, dtype, u["value"])
+                before = arr[kidx, tidx]
+                diff = ~valid_mask(dtype, before) | (before != new)
+                arr[kidx, tidx] = new
+                written += len(new)
+                changed += int(diff.sum())
+                if diff.any():
+                    deltas.append(pl.DataFrame({
+                        "key": digest_by_kid.gather(kid[diff]),
+                        "window": pl.Series([window], dtype=pl.String).new_from_index(0, int(diff.sum())),
+                        "feature": pl.Series([feat], dtype=pl.String).new_from_index(0, int(diff.sum())),
+                        "time": pl.Series(t_ns[diff]).cast(pl.Datetime("ns")),
+                    }))
+            out._arrays[feat] = arr
+        return out, deltas, {"written": written, "changed": changed, "new_keys": fresh.height}
+
+    @staticmethod
+    def _encode(out: WindowData, feat: str, dtype: str, values: pl.Series) -> np.ndarray:
+        if dtype == "float":
+            return values.cast(pl.Float64).to_numpy()
+        if dtype == "int":
+            return values.cast(pl.Int64).to_numpy()
+        if dtype == "bool":
+            return values.cast(pl.Int8).to_numpy().astype(np.int8)
+        cats = out.categories.setdefault(feat, [])
+        lookup = {c: i for i, c in enumerate(cats)}
+        for v in values.unique(maintain_order=True).to_list():
+            if v not in lookup:
+                lookup[v] = len(cats)
+                cats.append(v)
+        return values.replace_strict(lookup, return_dtype=pl.Int32).to_numpy().astype(np.int32)
+
+    def _commit_updates(self, head: dict, reg: Registry, updates_by_window: dict, operation: str,
+                        processed_through: int | None = None):
+        windows = dict(head["windows"])
+        all_deltas, stats = [], {"written": 0, "changed": 0, "new_keys": 0}
+        new_versions = {}
+        for window, batch in updates_by_window.items():
+            if not batch[1]:
+                continue
+            base = self._window(head, window)
+            merged, deltas, s = self._merge_window(base, reg, batch, window)
+            for k in stats:
+                stats[k] += s[k]
+            if deltas:
+                rel = self._log.new_object_name(f"windows/{window}", head["id"] + 1, ".zarr")
+                merged.write(self._log.url_of(rel))
+                merged.url = self._log.url_of(rel)
+                windows[window] = rel
+                new_versions[rel] = merged
+                all_deltas.extend(deltas)
+        advance = processed_through is not None and processed_through != head["processed_through"]
+        if not all_deltas and not advance:
+            return None, stats  # idempotent: the same batch twice leaves no trace
+        delta_rel, n = None, 0
+        if all_deltas:
+            table = pl.concat(all_deltas)
+            n = table.height
+            delta_rel = self._log.new_object_name("deltas", head["id"] + 1, ".parquet")
+            buf = io.BytesIO()
+            table.write_parquet(buf)
+            self._log.write_bytes_atomic(delta_rel, buf.getvalue())
+        commit = self._publish(operation=operation, registry=reg, windows=windows, deltas=delta_rel, n_deltas=n,
+                               processed_through=head["processed_through"] if processed_through is None
+                               else processed_through, parent=head["id"],
+                               extra={"summary": {k: int(v) for k, v in stats.items()}})
+        self._versions.update(new_versions)
+        return commit, stats
+
+    # ---- delta log, resolvers, router -------------------------------------------------------------
+    def deltas(self, pending_only: bool = False) -> pl.DataFrame:
+        """The delta log: one row per changed (key, window, feature, window time), with its commit."""
+        head = self._head()
+        after = head["processed_through"] if pending_only else 0
+        frames = []
+        for c in self._log.commits_after(after):
+            if c["deltas"]:
+                with self._log.fs.open(self._log.path(c["deltas"]), "rb") as f:
+                    frames.append(pl.read_parquet(f).with_columns(pl.lit(c["id"], pl.Int64).alias("commit")))
+        if not frames:
+            return pl.DataFrame(schema={"key": pl.String, "window": pl.String, "feature": pl.String,
+                                        "time": pl.Datetime("ns"), "commit": pl.Int64})
+        return pl.concat(frames)
+
+    def _resolve_inputs(self, spec: FunctionSpec, data: WindowData, targets: pl.DataFrame) -> pl.DataFrame:
+        """Feature resolver: for each (key, time) target, every input's latest value at or before time."""
+        targets = targets.join(data.key_index(), left_on="key", right_on="__digest", how="left")
+        kidx = targets["__kidx"].fill_null(-1).to_numpy()
+        t_ns = targets["time"].cast(pl.Int64).to_numpy()
+        cols = [targets["key"], targets["time"]]
+        comps = components_frame(data.components[kidx])
+        for c in comps.columns:
+            cols.append(comps[c])
+        for feat in spec.inputs:
+            dtype = data.dtypes.get(feat)
+            if dtype is None:
+                dtype = self.registry.feature(feat).dtype
+                cols.append(to_series(feat, dtype, empty(dtype, len(kidx)), np.zeros(len(kidx), bool)))
+                continue
+            vals, ok = gather(data, feat, kidx, t_ns, spec.ttl_ns)
+            cols.append(to_series(feat, dtype, vals, ok, data.categories.get(feat)))
+        return pl.DataFrame(cols)
+
+    def _target(self, spec: FunctionSpec):
+        if spec.http is not None:
+            return spec.http
+        if spec.fn is not None:
+            return spec.fn
+        if spec.callable_ref is not None:
+            return spec.callable_ref
+        raise RuntimeError(
+            f"function {spec.name!r} has no callable in this process (it was registered elsewhere with a "
+            f"local function); bind it with lake.register_function({spec.name!r}, fn, inputs, outputs, kind)"
+        )
+
+    def _route(self, calls: list[tuple[FunctionSpec, str, pl.DataFrame]]) -> list[pl.DataFrame]:
+        """Function router: in-process, or as dask tasks when the lake has a distributed client."""
+        if self.client is not None and calls:
+            futures = [self.client.submit(invoke, self._target(spec), frame, pure=False,
+                                          key=f"lake-{spec.name.rsplit('/', 1)[-1]}-{uuid.uuid4().hex[:8]}")
+                       for spec, _, frame in calls]
+            import distributed
+
+            try:
+                distributed.wait(futures, timeout=self.task_timeout_s)
+            except TimeoutError:
+                self.client.cancel(futures)
+                raise TimeoutError(
+                    f"function tasks did not finish within task_timeout_s={self.task_timeout_s}; a worker that "
+                    f"cannot unpickle a function (defined in a module the workers cannot import) waits forever: "
+                    f"define it in an importable module or raise lake.task_timeout_s"
+                ) from None
+            return self.client.gather(futures)
+        return [invoke(self._target(spec), frame) for spec, _, frame in calls]
+
+    def _outputs_to_updates(self, spec: FunctionSpec, frame_in: pl.DataFrame, out, reg: Registry):
+        if not isinstance(out, pl.DataFrame):
+            raise TypeError(f"function {spec.name!r} returned {type(out).__name__}; expected a polars DataFrame "
+                            f"with columns key, time and {list(spec.outputs)}")
+        missing = [c for c in ("key", "time", *spec.outputs) if c not in out.columns]
+        if missing:
+            raise ValueError(f"function {spec.name!r} returned no column(s) {missing}; it must return key, time "
+                             f"and every declared output {list(spec.outputs)}")
+        out = out.with_row_index("__row").with_columns(pl.col("__row").cast(pl.Int64))
+        comps = frame_in.select(pl.col("key").alias("__digest")).unique()
+        problems = []
+        unknown = out.join(comps, left_on="key", right_on="__digest", how="anti")
+        if unknown.height:
+            problems.append((f"function {spec.name!r} returned keys it was not given", unknown["__row"].to_list()))
+        t = out.with_columns(time_to_ns(out, "time", "time").alias("__t"))
+        nulls = t.filter(pl.col("__t").is_null())["__row"].to_list()
+        if nulls:
+            problems.append((f"function {spec.name!r} returned null times", nulls))
+        if problems:
+            raise LakeValidationError(problems)
+        digests = t["key"].unique(maintain_order=True)
+        keys = pl.DataFrame({"__kid": np.arange(len(digests), dtype=np.int64), "__digest": digests,
+                             "__components": pl.Series([None] * len(digests), dtype=pl.String)})
+        t = t.join(keys.select("__digest", "__kid"), left_on="key", right_on="__digest", how="left")
+        updates = {}
+        for feat in spec.outputs:
+            g = t.select("__row", "__kid", "__t", pl.col(feat).alias("value")).filter(pl.col("value").is_not_null())
+            g = coerce_values(g, reg.feature(feat), problems)
+            if g is not None:
+                updates[feat] = g.unique(subset=["__kid", "__t"], keep="last").select("__kid", "__t", "value")
+        if problems:
+            raise LakeValidationError(problems)
+        return keys, updates
+
+    @staticmethod
+    def _merge_batches(batches):
+        """Concatenate several (keys, updates) batches of one window, renumbering key ids."""
+        if len(batches) == 1:
+            return batches[0]
+        digests = pl.concat([k.select("__digest") for k, _ in batches]).unique(maintain_order=True)
+        keys = digests.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("__new"))
+        all_keys = pl.concat([k for k, _ in batches]).unique("__digest", maintain_order=True).join(
+            keys, on="__digest").select(pl.col("__new").alias("__kid"), "__digest", "__components")
+        updates: dict[str, pl.DataFrame] = {}
+        for k, ups in batches:
+            remap = k.join(keys, on="__digest").select("__kid", "__new")
+            for feat, u in ups.items():
+                u = u.join(remap, on="__kid").select(pl.col("__new").alias("__kid"), "__t", "value")
+                updates[feat] = pl.concat([updates[feat], u]) if feat in updates else u
+        return all_keys, updates
+
+    def run_pending(self, max_rounds: int = 32) -> RunReport:
+        """Process the delta log until nothing is pending: resolve the functions with a changed input,
+        gather their inputs, run them (in-process or on the dask cluster), upsert their outputs, and
+        mark the deltas processed in the same commit as the outputs (at-least-once: a crash before
+        that commit leaves the deltas pending and the rerun is an idempotent upsert)."""
+        report = RunReport()
+        with self.writing():
+            for rnd in range(1, max_rounds + 1):
+                head = self._head()
+                pending = self.deltas(pending_only=True)
+                if pending.height == 0:
+                    break
+                reg = self.registry
+                report.rounds = rnd
+                report.deltas_processed += pending.height
+                calls = []
+                for (window,), wd in pending.partition_by("window", as_dict=True).items():
+                    data = self._window(head, window)
+                    changed = set(wd["feature"].unique().to_list())
+                    for fname in reg.topological_functions():  # function resolver
+                        spec = reg.function(fname)
+                        if not changed & set(spec.inputs):
+                            continue
+                        targets = (wd.filter(pl.col("feature").is_in(list(spec.inputs))).select("key", "time")
+                                   .unique().sort("key", "time"))
+                        calls.append((spec, window, self._resolve_inputs(spec, data, targets)))
+                results = self._route(calls)
+                batches: dict[str, list] = {}
+                for (spec, window, frame), out in zip(calls, results):
+                    batches.setdefault(window, []).append(self._outputs_to_updates(spec, frame, out, reg))
+                    report.calls.append({"round": rnd, "function": spec.name, "window": window,
+                                         "keys": frame["key"].n_unique(), "rows_in": frame.height,
+                                         "rows_out": out.height, "values_changed": 0,
+                                         "routed": "dask" if self.client is not None else "in-process"})
+                # Outputs and the processed cursor move together in one commit.
+                updates = {w: self._merge_batches(b) for w, b in batches.items()}
+                commit, stats = self._commit_updates(head, reg, updates, operation="run_pending",
+                                                     processed_through=head["id"])
+                if commit is not None:
+                    report.commits.append(commit["id"])
+                n_calls = sum(1 for c in report.calls if c["round"] == rnd)
+                for c in report.calls[-n_calls:] if n_calls else []:
+                    c["values_changed"] = stats["changed"] if n_calls == 1 else None
+            else:
+                raise RuntimeError(f"run_pending did not settle in {max_rounds} rounds; raise max_rounds")
+        return report
+
+    def run_pending_every(self, interval_s: float, stop: threading.Event | None = None,
+                          max_cycles: int | None = None) -> list[RunReport]:
+        """Call :meth:`run_pending` every ``interval_s`` seconds until ``stop`` is set or ``max_cycles``
+        cycles ran (run it in a thread for a background scheduler). Returns the reports."""
+        if interval_s <= 0:
+            raise ValueError(f"interval_s={interval_s}; expected a positive number of seconds")
+        stop = stop or threading.Event()
+        reports = []
+        while not stop.is_set() and (max_cycles is None or len(reports) < max_cycles):
+            reports.append(self.run_pending())
+            stop.wait(interval_s)
+        return reports
+
+    def backfill(self, function: str, window: str = "day", start=None, end=None, partitions: int = 4) -> RunReport:
+        """Run ``function`` for every key and window time (in [start, end]) where any input has a value,
+        split by key into ``partitions`` tasks (dask tasks when the lake has a client); one commit."""
+        report = RunReport(rounds=1)
+        with self.writing():
+            head, reg = self._head(), self.registry
+            spec = reg.function(function)
+            data = self._window(head, window)
+            if data.shape[1] == 0:
+                return report
+            present = np.zeros(data.shape, dtype=bool)
+            for feat in spec.inputs:
+                if feat in data.dtypes:
+                    present |= valid_mask(data.dtypes[feat], data.raw(feat))
+            lo, hi = _instant_ns(start, "start"), _instant_ns(end, "end")
+            tsel = np.ones(data.shape[1], bool)
+            if lo is not None:
+                tsel &= data.times >= lo
+            if hi is not None:
+                tsel &= data.times <= hi
+            present &= tsel[None, :]
+            ki, ti = np.nonzero(present)
+            targets = pl.DataFrame({"key": data.keys[ki].astype(str),
+                                    "time": pl.Series(data.times[ti]).cast(pl.Datetime("ns"))})
+            frame = self._resolve_inputs(spec, data, targets)
+            parts = [p for p in np.array_split(np.arange(frame.height), max(1, partitions)) if len(p)]
+            calls = [(spec, window, frame[int(p[0]): int(p[-1]) + 1]) for p in parts]
+            results = self._route(calls)
+            batches = []
+            for (_, _, f), out in zip(calls, results):
+                batches.append(self._outputs_to_updates(spec, f, out, reg))
+                report.calls.append({"round": 1, "function": spec.name, "window": window,
+                                     "keys": f["key"].n_unique(), "rows_in": f.height, "rows_out": out.height,
+                                     "values_changed": None,
+                                     "routed": "dask" if self.client is not None else "in-process"})
+            commit, stats = self._commit_updates(head, reg, {window: self._merge_batches(batches)},
+                                                 operation="backfill")
+            if commit is not None:
+                report.commits.append(commit["id"])
+        return report
+
+    # ---- queries -----------------------------------------------------------------------------------
+    def _digest(self, key, window: str) -> str:
+        if isinstance(key, EventKey):
+            if key.window != window:
+                raise ValueError(f"key has window={key.window!r} but window={window!r} was asked for")
+            return key.digest
+        if isinstance(key, str) and len(key) == 64 and all(c in "0123456789abcdef" for c in key):
+            return key
+        raise TypeError(f"key must be an EventKey or a 64-character hex digest, got {key!r}")
+
+    def _check_window(self, window: str) -> None:
+        if window not in WINDOWS:
+            raise ValueError(f"window={window!r}; expected one of {WINDOWS}")
+
+    def key(self, digest: str, window: str | None = None) -> EventKey:
+        """Reverse lookup: the EventKey whose digest is ``digest`` (searched in one or all windows)."""
+        head = self._head()
+        for w in [window] if window else list(head["windows"]):
+            data = self._window(head, w)
+            i = data.key_position(digest)
+            if i >= 0:
+                return EventKey.from_components(data.components[i])
+        raise KeyError(f"no key with digest {digest!r} in the lake")
+
+    def keys(self, window: str = "day") -> pl.DataFrame:
+        """All keys of a window: digest plus their readable components as columns."""
+        self._check_window(window)
+        data = self._window(self._head(), window)
+        comps = components_frame(data.components)
+        return pl.DataFrame({"key": data.keys.astype(str)}).hstack(comps) if len(data.keys) else pl.DataFrame(
+            schema={"key": pl.String})
+
+    def get(self, key, feature: str, window: str = "day", at=None):
+        """The value of ``feature`` for ``key``: the latest one, or with ``at`` the latest at or before
+        ``at``. None when there is no such value."""
+        self._check_window(window)
+        digest = self._digest(key, window)
+        data = self._window(self._head(), window)
+        if feature not in data.dtypes:
+            self.registry.feature(feature)  # raises for an unknown name
+            return None
+        k = data.key_position(digest)
+        if k < 0 or data.shape[1] == 0:
+            return None
+        t = data.shape[1] - 1 if at is None else int(np.searchsorted(data.times, _instant_ns(at, "at"), "right")) - 1
+        if t < 0:
+            return None
+        j = data.ffill_index(feature)[k, t]
+        if j < 0:
+            return None
+        raw = data.raw(feature)[k, j]
+        dtype = data.dtypes[feature]
+        if dtype == "float":
+            return float(raw)
+        if dtype == "int":
+            return int(raw)
+        if dtype == "bool":
+            return bool(raw)
+        return data.categories[feature][int(raw)]
+
+    def history(self, key, features, window: str = "day", start=None, end=None, count: int | None = None):
+        """The stored values of ``features`` for ``key`` as a polars DataFrame (time + one column per
+        feature), rows where any of them has a value, within [start, end], the last ``count`` rows."""
+        self._check_window(window)
+        features = [features] if isinstance(features, str) else list(features)
+        reg = self.registry
+        for f in features:
+            reg.feature(f)
+        digest = self._digest(key, window)
+        data = self._window(self._head(), window)
+        k = data.key_position(digest)
+        tsel = np.ones(data.shape[1], dtype=bool)
+        lo, hi = _instant_ns(start, "start"), _instant_ns(end, "end")
+        if lo is not None:
+            tsel &= data.times >= lo
+        if hi is not None:
+            tsel &= data.times <= hi
+        cols, any_valid = {}, np.zeros(data.shape[1], dtype=bool)
+        for f in features:
+            dtype = reg.feature(f).dtype
+            if k >= 0 and f in data.dtypes:
+                row = data.raw(f)[k]
+                ok = valid_mask(dtype, row)
+            else:
+                row, ok = empty(dtype, data.shape[1]), np.zeros(data.shape[1], bool)
+            cols[f] = (dtype, row, ok)
+            any_valid |= ok
+        sel = np.flatnonzero(any_valid & tsel)
+        if count is not None:
+            if count < 0:
+                raise ValueError(f"count={count}; expected a non-negative number of rows")
+            sel = sel[len(sel) - count:] if count else sel[:0]
+        series = [pl.Series("time", data.times[sel]).cast(pl.Datetime("ns"))]
+        for f, (dtype, row, ok) in cols.items():
+            series.append(to_series(f, dtype, row[sel], ok[sel], data.categories.get(f)))
+        return pl.DataFrame(series)
+
+    def dataset(self, window: str = "day"):
+        """The window as a lazy xarray Dataset (dask arrays), dims (key, time), one variable per feature
+        (named by its full name; missing = NaN; string/categorical as codes with ``categories`` attrs)."""
+        import xarray as xr
+
+        self._check_window(window)
+        rel = self._head()["windows"].get(window)
+        if rel is None:
+            raise KeyError(f"window {window!r} holds no data yet; write some with lake.write(..., window={window!r})")
+        ds = xr.open_zarr(self._log.url_of(rel), consolidated=False, chunks={})
+        return ds.rename({v: ds[v].attrs["feature"] for v in ds.data_vars if "feature" in ds[v].attrs})
+
+    def training_frame(self, entity_df: pl.DataFrame, features, window: str = "day", ttl=None,
+                       time: str = "event_time", entities=None, context=(), attributes=()) -> pl.DataFrame:
+        """Point-in-time join: ``entity_df``'s rows (same order) plus one column per feature holding the
+        latest value at or before each row's ``time`` and, with ``ttl``, no older than ``time - ttl``
+        (null otherwise).  Never a value from the future.
+
+        ``entities`` defaults to the entities named in the features (``/d/feature/<entity>/x``); their
+        columns (plus ``context``/``attributes`` columns) must be in ``entity_df`` and form the keys.
+        """
+        self._check_window(window)
+        if not isinstance(entity_df, pl.DataFrame):
+            raise TypeError(f"entity_df must be a polars DataFrame, got {type(entity_df).__name__}")
+        features = [features] if isinstance(features, str) else list(features)
+        reg = self.registry
+        specs = [reg.feature(f) for f in features]
+        if entities is None:
+            entities = tuple(dict.fromkeys(s.entity for s in specs))
+        entities = (entities,) if isinstance(entities, str) else tuple(entities)
+        context = (context,) if isinstance(context, str) else tuple(context)
+        attributes = (attributes,) if isinstance(attributes, str) else tuple(attributes)
+        key_cols = [*entities, *context, *attributes]
+        missing = [c for c in (*key_cols, time) if c not in entity_df.columns]
+        if missing:
+            raise ValueError(f"entity_df lacks columns {missing}; it has {entity_df.columns} (pass time=, "
+                             f"entities= to name them)")
+        ttl_ns = _duration_ns(ttl, "ttl")
+        data = self._window(self._head(), window)
+        event = entity_df.select(time_to_ns(entity_df, time, "time")).to_series()
+        if event.null_count():
+            raise ValueError(f"entity_df[{time!r}] has {event.null_count()} null(s); every row needs an event time")
+        event_ns = event.to_numpy()
+        uniq = entity_df.select(key_cols).unique()
+        if uniq.select(pl.any_horizontal(pl.col(entities).is_null())).to_series().any():
+            raise ValueError(f"entity_df has null entity ids in {list(entities)}; drop or fill those rows")
+        keys = key_table(uniq, window, entities, context, attributes, components=False).join(
+            data.key_index(), on="__digest", how="left")
+        kidx = (entity_df.select(key_cols).join(keys.select(*key_cols, "__kidx"), on=key_cols, how="left",
+                                                nulls_equal=True, maintain_order="left")["__kidx"]
+                .fill_null(-1).to_numpy())
+        out = []
+        for spec in specs:
+            if spec.name not in data.dtypes:
+                out.append(to_series(spec.name, spec.dtype, empty(spec.dtype, len(kidx)), np.zeros(len(kidx), bool)))
+                continue
+            vals, ok = gather(data, spec.name, kidx, event_ns, ttl_ns)
+            out.append(to_series(spec.name, spec.dtype, vals, ok, data.categories.get(spec.name)))
+        return entity_df.with_columns(out)
+
+    # ---- maintenance -------------------------------------------------------------------------------
+    def commits(self) -> pl.DataFrame:
+        """The commit log as a table (id, operation, subject, n_deltas, processed_through)."""
+        rows = [{"id": c["id"], "operation": c["operation"], "subject": c.get("subject"),
+                 "n_deltas": c["n_deltas"], "processed_through": c["processed_through"]}
+                for c in self._log.all_commits()]
+        return pl.DataFrame(rows, schema={"id": pl.Int64, "operation": pl.String, "subject": pl.String,
+                                          "n_deltas": pl.Int64, "processed_through": pl.Int64})
+
+    def vacuum(self, keep_versions: int = 2) -> list[str]:
+        """Delete window stores that no commit among the last ``keep_versions`` per window references
+        (including leftovers of writers killed mid-batch). Returns the removed paths."""
+        with self.writing():
+            commits = self._log.all_commits()
+            referenced = set()
+            for w in WINDOWS:
+                seen = []
+                for c in reversed(commits):
+                    rel = c["windows"].get(w)
+                    if rel and rel not in seen:
+                        seen.append(rel)
+                referenced |= set(seen[:keep_versions])
+            removed = []
+            for w in WINDOWS:
+                base = self._log.path("windows", w)
+                if not self._log.fs.exists(base):
+                    continue
+                for p in self._log.fs.ls(base, detail=False):
+                    rel = f"windows/{w}/{p.rstrip('/').rsplit('/', 1)[-1]}"
+                    if rel not in referenced:
+                        self._log.fs.rm(p, recursive=True)
+                        self._versions.pop(rel, None)
+                        removed.append(rel)
+            return removed
+
+    def __repr__(self) -> str:
+        head = self._log.head()
+        return f"FeatureLake({self.url!r}, version={head['id'] if head else None}, windows={list(head['windows']) if head else []})"
