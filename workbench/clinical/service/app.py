@@ -456,6 +456,35 @@ def _looks_like_national_id(raw: bytes) -> bool:
 
 
 # ----------------------------------------------------------------------------------------------- app
+DOCS_PATH = "/docs"
+_DOCS_ASSETS = "/docs/assets"
+
+
+def _mount_offline_docs(app) -> None:
+    """Serve the OpenAPI UI at /docs with Swagger UI's files from the swagger-ui-bundle package.
+
+    The machines this runs on (a hospital network, CI) often reach no CDN, so the page must not depend on one.
+    """
+    from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(_DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="swagger-ui-assets")
+    redirect = f"{DOCS_PATH}/oauth2-redirect"
+
+    @app.get(DOCS_PATH, include_in_schema=False)
+    async def swagger_ui():
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url, title=f"{app.title} - API docs", oauth2_redirect_url=redirect,
+            swagger_js_url=f"{_DOCS_ASSETS}/swagger-ui-bundle.js", swagger_css_url=f"{_DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{_DOCS_ASSETS}/favicon-32x32.png",
+        )  # fmt: skip
+
+    @app.get(redirect, include_in_schema=False)
+    async def swagger_ui_redirect():
+        return get_swagger_ui_oauth2_redirect_html()
+
+
 def create_app(config: ServiceConfig, *, on_created: Callable[[dict], None] | None = None) -> FastAPI:
     """Build the FastAPI application for ``config``.
 
@@ -495,8 +524,10 @@ def create_app(config: ServiceConfig, *, on_created: Callable[[dict], None] | No
                     "(SMART system scopes). Synthetic data only. Get a token at /auth/token, then "
                     "`Authorization: Bearer <token>`.",
         lifespan=lifespan,
+        docs_url=None,  # served below from local assets: FastAPI's default page loads Swagger UI from a CDN
     )  # fmt: skip
     app.state.config = config
+    _mount_offline_docs(app)
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
     if config.cors_origins:
         # Bearer tokens travel in a header, not a cookie: credentials mode is never needed.
