@@ -1,0 +1,98 @@
+"""transitive_closure and warshall against networkx.transitive_closure (default reflexive=False)."""
+
+import networkx as nx
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from workbench.graphs import (adjacency_matrix, citation_graph, closure_to_networkx, condensation,
+                              random_digraph, transitive_closure, warshall)
+
+
+@st.composite
+def digraphs(draw):
+    n = draw(st.integers(1, 14))
+    arcs = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=3 * n))
+    g = nx.DiGraph()
+    g.add_nodes_from(range(n))
+    g.add_edges_from(arcs)  # self-loops and cycles included
+    return g
+
+
+def reference(g: nx.DiGraph) -> np.ndarray:
+    return nx.to_numpy_array(nx.transitive_closure(g), nodelist=list(g), dtype=bool)
+
+
+@settings(max_examples=150, deadline=None)
+@given(digraphs())
+def test_every_method_matches_networkx(g):
+    ref = reference(g)
+    for method in ("warshall", "bitset", "matmul"):
+        got = transitive_closure(g, method=method, device="cpu" if method == "matmul" else None)
+        assert got.dtype == bool
+        np.testing.assert_array_equal(got, ref, err_msg=method)
+
+
+def test_reflexive_convention_is_networkx_default():
+    g = nx.DiGraph([(0, 1), (1, 2), (2, 1), (3, 3)])
+    g.add_node(4)
+    c = transitive_closure(g)
+    # Diagonal only for nodes on a cycle: 1 and 2 (a 2-cycle) and 3 (a self-loop); not 0 or 4.
+    assert c.diagonal().tolist() == [False, True, True, True, False]
+    assert nx.is_isomorphic(closure_to_networkx(c), nx.transitive_closure(g))
+
+
+def test_bitset_spans_word_boundaries():
+    # A chain longer than 64 and 128 makes components cross uint64 word borders.
+    g = nx.path_graph(150, create_using=nx.DiGraph)
+    g.add_edge(149, 140)
+    np.testing.assert_array_equal(transitive_closure(g, method="bitset"), reference(g))
+
+
+def test_sparse_and_dense_inputs_agree():
+    a = random_digraph(300, 1.2, seed=3, self_loops=True)
+    dense = a.toarray()
+    np.testing.assert_array_equal(transitive_closure(a), transitive_closure(dense))
+    g = nx.from_scipy_sparse_array(a, create_using=nx.DiGraph)
+    np.testing.assert_array_equal(transitive_closure(a), reference(g))
+
+
+def test_condensation_is_a_dag_with_cyclic_flags():
+    g = nx.DiGraph([(0, 1), (1, 0), (1, 2), (3, 3)])
+    comp, dag, cyclic = condensation(g)
+    assert comp[0] == comp[1] and comp[2] != comp[0]
+    assert nx.is_directed_acyclic_graph(nx.from_scipy_sparse_array(dag, create_using=nx.DiGraph))
+    assert cyclic[comp[0]] and cyclic[comp[3]] and not cyclic[comp[2]]
+
+
+def test_citation_graph_closure_matches_networkx():
+    g = citation_graph(400, seed=1)
+    assert not nx.is_directed_acyclic_graph(g)  # the forward citations make a few cycles
+    np.testing.assert_array_equal(transitive_closure(g), reference(g))
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="must be square"):
+        transitive_closure(np.zeros((2, 3)))
+    with pytest.raises(TypeError, match="must be directed"):
+        transitive_closure(nx.path_graph(3))
+    with pytest.raises(ValueError, match="method must be one of"):
+        transitive_closure(np.zeros((2, 2)), method="fast")
+    with pytest.raises(TypeError, match="adjacency must be"):
+        adjacency_matrix([[0, 1], [0, 0]])
+    assert transitive_closure(np.zeros((0, 0))).shape == (0, 0)
+    assert warshall(sp.csr_array((1, 1), dtype=bool)).tolist() == [[False]]
+
+
+def test_exercise_check_says_what_is_wrong():
+    from workbench.graphs import check_closure_answer
+    a = np.zeros((4, 4), dtype=bool)
+    a[0, 1] = a[1, 2] = a[2, 1] = True
+    truth = {(0, 1), (0, 2), (1, 2), (2, 1), (1, 1), (2, 2)}
+    assert check_closure_answer(a, truth) == "correct"
+    msg = check_closure_answer(a, truth - {(1, 1)} | {(3, 3)})
+    assert "missing (1, 1)" in msg and "cycle" in msg and "extra (3, 3)" in msg and "reflexive" in msg
+    assert "walk [0, 1, 2]" in check_closure_answer(a, truth - {(0, 2)})
+    assert "4 x 4" in check_closure_answer(a, np.zeros((3, 3)))
