@@ -35,6 +35,8 @@ def test_open_creates_then_reopens(tmp_path):
     assert FeatureLake.open(path).version == 1
     with pytest.raises(TypeError, match="path must be"):
         FeatureLake.open(3)
+    with pytest.raises(TypeError, match="scheduler address"):
+        FeatureLake.open(path, client=3)
 
 
 def test_upsert_and_idempotence(lake):
@@ -162,3 +164,22 @@ def test_vacuum_keeps_what_readers_need(lake):
     assert len(removed) == 3
     assert lake.history(EventKey({"customer": "a"}), demo.DROPS)[demo.DROPS].to_list() == [1, 2, 3, 4]
     assert np.isclose(FeatureLake.open(lake.url).dataset()[demo.DROPS].sum().compute(), 10)
+
+
+def test_any_fsspec_url_with_a_lease_lock():
+    import uuid
+
+    from workbench.lake import LakeLockedError
+
+    url = f"memory://lake-{uuid.uuid4().hex}"
+    lake = FeatureLake.open(url)
+    demo.register_telecom(lake)
+    lake.write(demo.telecom_days(3, 2, seed=0, missing=0.0))
+    lake.run_pending()
+    reader = FeatureLake.open(url)
+    assert reader.version == lake.version
+    assert reader.dataset()[demo.CHURN].count().compute() == 6
+    with lake.writing():
+        with pytest.raises(LakeLockedError, match="one writer at a time"):
+            reader.write(pl.DataFrame({"customer": ["c00000"], "time": [D(2026, 2, 1)], demo.DROPS: [1]}))
+    assert reader.write(pl.DataFrame({"customer": ["c00000"], "time": [D(2026, 2, 1)], demo.DROPS: [1]})).commit

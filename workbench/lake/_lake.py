@@ -5,13 +5,11 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import io
-import json
 import re
 import threading
-import time as _time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import polars as pl
@@ -32,7 +30,6 @@ from workbench.lake._router import invoke
 from workbench.lake._store import CommitLog, WriterLock
 from workbench.lake._validate import LakeValidationError, coerce_values, key_table, prepare_frame, time_to_ns
 from workbench.lake._window import (
-    STORAGE,
     WindowData,
     components_frame,
     empty,
@@ -87,7 +84,10 @@ class WriteReport:
 
 @dataclass
 class RunReport:
-    """What :meth:`FeatureLake.run_pending` did: one entry per function call, grouped in rounds."""
+    """What :meth:`FeatureLake.run_pending` did: one entry per function call, grouped in rounds.
+
+    A round's outputs are committed together, so ``round_values_changed`` is the number of stored values
+    that round's commit changed (shared by the calls of the round)."""
 
     calls: list[dict] = field(default_factory=list)
     rounds: int = 0
@@ -96,7 +96,7 @@ class RunReport:
 
     def to_frame(self) -> pl.DataFrame:
         schema = {"round": pl.Int64, "function": pl.String, "window": pl.String, "keys": pl.Int64,
-                  "rows_in": pl.Int64, "rows_out": pl.Int64, "values_changed": pl.Int64, "routed": pl.String}
+                  "rows_in": pl.Int64, "rows_out": pl.Int64, "round_values_changed": pl.Int64, "routed": pl.String}
         return pl.DataFrame(self.calls, schema=schema)
 
     def __repr__(self) -> str:
@@ -127,13 +127,19 @@ class FeatureLake:
     def open(cls, path, client=None) -> "FeatureLake":
         """Open the lake at ``path`` (a local directory or any fsspec URL), creating it when missing.
 
-        ``client``: a ``dask.distributed.Client``; with one, function calls (``run_pending``) and
-        backfills run as tasks on its cluster.  Functions registered with a re-importable callable
+        ``client``: a ``dask.distributed.Client`` or a scheduler address (``"tcp://host:8786"``); with
+        one, function calls (``run_pending``) and backfills run as tasks on its cluster.  Functions registered with a re-importable callable
         (a module-level function) are bound again automatically; others must be registered again in
         each new process before ``run_pending`` can call them.
         """
         if not isinstance(path, (str,)) and not hasattr(path, "__fspath__"):
             raise TypeError(f"path must be a directory path or fsspec URL, got {type(path).__name__}")
+        if isinstance(client, str):
+            import distributed
+
+            client = distributed.Client(client)
+        elif client is not None and not hasattr(client, "submit"):
+            raise TypeError(f"client must be a dask.distributed.Client or a scheduler address, got {client!r}")
         lake = cls(str(path), client=client)
         if lake._log.head() is None:
             with lake._lock:
@@ -144,7 +150,9 @@ class FeatureLake:
 
     # ---- state -------------------------------------------------------------------------------------
     def _head(self) -> dict:
-        head = self._log.head()
+        # Under the writer lock nobody else can commit, but read the listing anyway: the base of a write
+        # must be the true head, never a cached one.
+        head = self._log.head(fresh=self._lock._depth > 0)
         if head is None:
             raise RuntimeError(f"{self.url} is not a feature lake (no commits); open it with FeatureLake.open")
         return head
@@ -176,7 +184,7 @@ class FeatureLake:
         return self._versions[rel]
 
     def _publish(self, *, operation, registry, windows, deltas, n_deltas, processed_through, parent, extra=None):
-        head = self._log.head()
+        head = self._log.head(fresh=True)
         commit = {
             "id": (head["id"] + 1) if head else 1,
             "parent": parent,
@@ -569,7 +577,7 @@ class FeatureLake:
                     batches.setdefault(window, []).append(self._outputs_to_updates(spec, frame, out, reg))
                     report.calls.append({"round": rnd, "function": spec.name, "window": window,
                                          "keys": frame["key"].n_unique(), "rows_in": frame.height,
-                                         "rows_out": out.height, "values_changed": 0,
+                                         "rows_out": out.height, "round_values_changed": 0,
                                          "routed": "dask" if self.client is not None else "in-process"})
                 # Outputs and the processed cursor move together in one commit.
                 updates = {w: self._merge_batches(b) for w, b in batches.items()}
@@ -577,9 +585,9 @@ class FeatureLake:
                                                      processed_through=head["id"])
                 if commit is not None:
                     report.commits.append(commit["id"])
-                n_calls = sum(1 for c in report.calls if c["round"] == rnd)
-                for c in report.calls[-n_calls:] if n_calls else []:
-                    c["values_changed"] = stats["changed"] if n_calls == 1 else None
+                for c in report.calls:
+                    if c["round"] == rnd:
+                        c["round_values_changed"] = stats["changed"]
             else:
                 raise RuntimeError(f"run_pending did not settle in {max_rounds} rounds; raise max_rounds")
         return report
@@ -630,10 +638,12 @@ class FeatureLake:
                 batches.append(self._outputs_to_updates(spec, f, out, reg))
                 report.calls.append({"round": 1, "function": spec.name, "window": window,
                                      "keys": f["key"].n_unique(), "rows_in": f.height, "rows_out": out.height,
-                                     "values_changed": None,
+                                     "round_values_changed": 0,
                                      "routed": "dask" if self.client is not None else "in-process"})
             commit, stats = self._commit_updates(head, reg, {window: self._merge_batches(batches)},
                                                  operation="backfill")
+            for c in report.calls:
+                c["round_values_changed"] = stats["changed"]
             if commit is not None:
                 report.commits.append(commit["id"])
         return report

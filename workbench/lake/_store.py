@@ -16,6 +16,7 @@ import datetime as _dt
 import json
 import os
 import socket
+import time as _time
 import uuid
 
 import fsspec
@@ -61,18 +62,22 @@ class CommitLog:
         with self.fs.open(self.path(COMMITS, f"{commit_id:012d}.json"), "rb") as f:
             return json.loads(f.read())
 
-    def head(self) -> dict | None:
-        """The latest published commit, or None for an empty lake."""
-        if self.local:
-            # The directory's mtime changes whenever a commit is renamed into it: a cheap validity
-            # check that keeps `get` latency off the listing path.
+    def head(self, fresh: bool = False) -> dict | None:
+        """The latest published commit, or None for an empty lake (``fresh``: never from the cache)."""
+        stamp = None
+        if self.local and not fresh:
+            # The directory's mtime changes whenever a commit is renamed into it: a cheap validity check
+            # that keeps `get` latency off the listing path.  File systems stamp times with a coarse
+            # clock, so an mtime from the last moment is not trusted (two commits may share a tick).
             stamp = os.stat(self.path(COMMITS)).st_mtime_ns
-            if self._head_cache is not None and self._head_cache[0] == stamp:
+            settled = _time.time_ns() - stamp > 100_000_000
+            if settled and self._head_cache is not None and self._head_cache[0] == stamp:
                 return self._head_cache[1]
+            if not settled:
+                stamp = None
         ids = self._commit_ids()
         head = self.read(ids[-1]) if ids else None
-        if self.local:
-            self._head_cache = (stamp, head)
+        self._head_cache = (stamp, head) if stamp is not None else None
         return head
 
     def commits_after(self, commit_id: int) -> list[dict]:
@@ -111,6 +116,7 @@ class CommitLog:
         if self.fs.exists(self.path(name)):
             raise RuntimeError(f"commit {commit['id']} already exists; another writer bypassed the lock")
         self.write_bytes_atomic(name, json.dumps(commit, sort_keys=True).encode("utf-8"))
+        self._head_cache = None
 
 
 class WriterLock:

@@ -5,7 +5,6 @@ Everything here runs before anything is written, so a rejected batch leaves the 
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import polars as pl
@@ -202,6 +201,18 @@ def coerce_values(df: pl.DataFrame, spec, problems: list) -> pl.DataFrame | None
     return None
 
 
+def _has_repeats(kid: np.ndarray, t_ns: np.ndarray) -> bool:
+    """Whether any (key id, time) pair occurs twice; a counting pass when the grid is small, else a sort."""
+    if len(kid) < 2:
+        return False
+    times, t_inv = np.unique(t_ns, return_inverse=True)
+    cells = (int(kid.max()) + 1) * len(times)
+    flat = kid.astype(np.int64) * len(times) + t_inv
+    if cells <= 50_000_000:
+        return bool(np.bincount(flat, minlength=cells).max() > 1)
+    return len(np.unique(flat)) < len(flat)
+
+
 def prepare_frame(frame, registry: Registry, window: str, entities, time: str, context, attributes):
     """Validate a write; returns (keys[__kid, __digest, __components], {feature: DataFrame[__kid, __t, value]})."""
     if not isinstance(frame, pl.DataFrame):
@@ -298,9 +309,8 @@ def prepare_frame(frame, registry: Registry, window: str, entities, time: str, c
     out = {}
     for name, g in per_feature.items():
         # Most batches have no repeated (key, time) at all: check that cheaply before grouping.
-        dup = pl.struct("__kid", "__t").is_duplicated()
-        if g.select(dup.any()).item():
-            repeated = g.filter(dup)
+        if _has_repeats(g["__kid"].to_numpy(), g["__t"].to_numpy()):
+            repeated = g.filter(pl.struct("__kid", "__t").is_duplicated())
             conflict = (repeated.group_by("__kid", "__t").agg(pl.col("value").n_unique().alias("n"), pl.col("__row"))
                         .filter(pl.col("n") > 1))
             if conflict.height:

@@ -59,7 +59,8 @@ def register_telecom(lake) -> None:
         cats = ("none", "offer", "call") if dtype == "categorical" else None
         lake.register_feature(name, dtype, unit=unit, description=desc, categories=cats)
     lake.register_function(CHURN_FN, churn_score, inputs=[CALLS, DURATION, DROPS, NOISE], outputs=[CHURN],
-                           kind="ML", description="logistic churn score from daily call experience")
+                           kind="ML", description="logistic churn score from daily call experience",
+                           ttl="1d")  # a day-old input is still today's news; older ones are stale
     lake.register_function(PRIORITY_FN, retention_priority, inputs=[CHURN], outputs=[PRIORITY],
                            kind="INTERPRETATION", description="rule turning the churn score into an action")
 
@@ -89,3 +90,39 @@ def telecom_days(n_customers: int, n_days: int, seed: int = 0, start=_dt.datetim
         DROPS: drops.astype(np.int64),
         NOISE: noise,
     })
+
+
+def telecom_churn(n_customers: int, n_days: int, seed: int = 0, start=_dt.datetime(2026, 1, 1),
+                  missing: float = 0.1) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Daily rows plus churn labels, built so that the future is *informative*: a customer who churns
+    stops calling from the churn day on (calls, drops and duration 0, no noise measurement).
+
+    Returns ``(days, labels)``; ``labels`` has one row per customer: ``customer``, ``event_time`` (the
+    prediction moment: the start of the churn day for churners, a random day for the others) and
+    ``churned``.  A join that ignores ``event_time`` sees the post-churn zeros and looks clairvoyant.
+    """
+    rng = np.random.default_rng(seed + 1)
+    days = telecom_days(n_customers, n_days, seed=seed, start=start, missing=missing)
+    # bad-cell customers (high noise) churn more often: that is what an honest model can learn
+    noise_by_customer = days.group_by("customer").agg(pl.col(NOISE).mean()).sort("customer")
+    p_churn = np.where(noise_by_customer[NOISE].to_numpy() > -88.0, 0.6, 0.15)
+    churned = rng.random(len(p_churn)) < p_churn
+    churn_day = rng.integers(n_days // 3, max(n_days // 3 + 1, n_days - 1), len(p_churn))
+    other_day = rng.integers(n_days // 3, max(n_days // 3 + 1, n_days - 1), len(p_churn))
+    event_day = np.where(churned, churn_day, other_day)
+    start64 = np.datetime64(start, "ns")
+    labels = pl.DataFrame({
+        "customer": noise_by_customer["customer"],
+        # the start of the event day = the end of the day before: everything known at that moment
+        "event_time": pl.Series(start64 + event_day.astype("timedelta64[D]")).cast(pl.Datetime("ns")),
+        "churned": churned,
+    })
+    after = (pl.col("time") > pl.col("event_time")) & pl.col("churned")
+    days = (days.join(labels, on="customer")
+            .with_columns(
+                pl.when(after).then(0).otherwise(pl.col(CALLS)).alias(CALLS),
+                pl.when(after).then(0).otherwise(pl.col(DROPS)).alias(DROPS),
+                pl.when(after).then(0.0).otherwise(pl.col(DURATION)).alias(DURATION),
+                pl.when(after).then(None).otherwise(pl.col(NOISE)).alias(NOISE))
+            .drop("event_time", "churned"))
+    return days, labels
