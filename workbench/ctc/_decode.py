@@ -1,0 +1,145 @@
+"""Decoders from per-frame log-probabilities to labellings: best path and prefix beam search."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.ctc._alignment import _check_blank, _check_log_probs, collapse
+
+
+def best_path_decode(log_probs, blank: int = 0) -> list[int]:
+    """Best path decoding: the most probable class per frame, then the map B.
+
+    Fast but approximate: it returns B of the single most probable path, which is not always the most
+    probable labelling (many paths can add up for another labelling).
+    """
+    log_probs = _check_log_probs(log_probs)
+    blank = _check_blank(blank, log_probs.shape[1])
+    return collapse(np.argmax(log_probs, axis=1), blank)
+
+
+def prefix_beam_search(
+    log_probs,
+    beam_width: int = 10,
+    blank: int = 0,
+    top_n: int = 1,
+    *,
+    token_min_logp: float | None = None,
+) -> list[tuple[tuple[int, ...], float]]:
+    """CTC prefix beam search (Graves 2006 sec. 3.2; Hannun et al. 2014, without a language model).
+
+    Each prefix carries two log-probabilities, of the paths so far ending in blank and ending in its
+    last label; extending by the same label is only possible from the blank-ending part. Prefixes that
+    become equal merge by adding their probabilities. Each frame keeps the ``beam_width`` most
+    probable prefixes.
+
+    Parameters
+    ----------
+    log_probs : (T, C) per-frame log-softmax outputs.
+    beam_width : prefixes kept per frame; with a beam at least as wide as the number of reachable
+        prefixes the search is exact.
+    top_n : how many labellings to return (at most the number of surviving prefixes).
+    token_min_logp : optional pruning. When set, a frame only extends prefixes by labels whose
+        log-probability there is at least this value (the frame's most probable label is always kept
+        if it is not the blank). A frame where the blank dominates then costs almost nothing. This is
+        pyctcdecode's ``token_min_logp`` (default -5 there); ``None`` (default) prunes nothing.
+
+    Returns
+    -------
+    A list of ``(labelling, log_prob)`` pairs, best first; ``labelling`` is a tuple of label ids and
+    ``log_prob`` is ln p(labelling | y) as accumulated over the paths the beam kept (exact when nothing
+    was pruned).
+    """
+    log_probs = _check_log_probs(log_probs)
+    T, C = log_probs.shape
+    blank = _check_blank(blank, C)
+    if isinstance(beam_width, bool) or not isinstance(beam_width, (int, np.integer)) or beam_width < 1:
+        raise ValueError(f"beam_width must be a positive int, got {beam_width!r}")
+    if isinstance(top_n, bool) or not isinstance(top_n, (int, np.integer)) or top_n < 1:
+        raise ValueError(f"top_n must be a positive int, got {top_n!r}")
+    if token_min_logp is not None and not np.isfinite(token_min_logp):
+        raise ValueError(f"token_min_logp must be a finite float or None, got {token_min_logp!r}")
+
+    neg_inf = -np.inf
+    labels = np.array([k for k in range(C) if k != blank], dtype=np.int64)
+    # Beam state: prefixes (tuples), log p ending in blank, log p ending in a label, last label (-1: empty).
+    prefixes: list[tuple[int, ...]] = [()]
+    log_pb = np.array([0.0])
+    log_pnb = np.array([neg_inf])
+    last = np.array([-1], dtype=np.int64)
+    merge = _merge_plan(prefixes)
+    candidates = None
+    if token_min_logp is not None:
+        # Per frame, the labels worth extending by, chosen for all frames at once.
+        keep = log_probs[:, labels] >= token_min_logp
+        best = np.argmax(log_probs, axis=1)
+        best_is_label = best != blank
+        keep[np.nonzero(best_is_label)[0], (best - (best > blank))[best_is_label]] = True
+        candidates = [labels[row] for row in keep]
+    # With no prefix ending in a label, y[last] must read as log 0: pad the frame with a -inf column.
+    padded = np.concatenate([log_probs, np.full((T, 1), neg_inf)], axis=1)
+    with np.errstate(invalid="ignore"):
+        for t in range(T):
+            y = padded[t]
+            log_total = np.logaddexp(log_pb, log_pnb)
+            stay_pb = log_total + y[blank]
+            stay_pnb = log_pnb + y[last]  # last == -1 picks the -inf column
+            cand = labels if candidates is None else candidates[t]
+            if cand.size == 0:
+                log_pb, log_pnb = stay_pb, stay_pnb
+                continue
+            # Extending prefix b by label c: from all of it, or only from its blank-ending part if c repeats.
+            ext = log_total[:, None] + y[cand][None, :]
+            same = cand[None, :] == last[:, None]
+            ext = np.where(same, log_pb[:, None] + y[cand][None, :], ext)
+            child, parent, char = merge
+            if child.size:
+                position = np.full(C + 1, -1, dtype=np.int64)
+                position[cand] = np.arange(cand.size)
+                k = position[char]
+                hit = k >= 0
+                if hit.any():
+                    # prefix+c already exists in the beam: its label-ending mass absorbs the extension.
+                    c_idx, p_idx, k_idx = child[hit], parent[hit], k[hit]
+                    stay_pnb[c_idx] = np.logaddexp(stay_pnb[c_idx], ext[p_idx, k_idx])
+                    ext[p_idx, k_idx] = neg_inf
+            stay_score = np.logaddexp(stay_pb, stay_pnb)
+            scores = np.concatenate([stay_score, ext.ravel()])
+            n_keep = min(beam_width, int(np.count_nonzero(scores > neg_inf)) or 1)
+            if n_keep < scores.size:
+                chosen = np.argpartition(-scores, n_keep - 1)[:n_keep]
+            else:
+                chosen = np.arange(scores.size)
+            B = len(prefixes)
+            from_stay = chosen[chosen < B]
+            from_ext = chosen[chosen >= B] - B
+            ext_parent, ext_k = np.divmod(from_ext, cand.size)
+            new_chars = cand[ext_k]
+            if from_ext.size == 0 and from_stay.size == B:
+                log_pb, log_pnb = stay_pb, stay_pnb
+                continue
+            prefixes = [prefixes[i] for i in from_stay.tolist()] + [
+                prefixes[p] + (c,) for p, c in zip(ext_parent.tolist(), new_chars.tolist())
+            ]
+            log_pb = np.concatenate([stay_pb[from_stay], np.full(from_ext.size, neg_inf)])
+            log_pnb = np.concatenate([stay_pnb[from_stay], ext.ravel()[from_ext]])
+            last = np.concatenate([last[from_stay], new_chars])
+            merge = _merge_plan(prefixes)
+
+    final = np.logaddexp(log_pb, log_pnb)
+    order = np.argsort(-final, kind="stable")[:top_n]
+    return [(prefixes[i], float(final[i])) for i in order.tolist()]
+
+
+def _merge_plan(prefixes: list[tuple[int, ...]]):
+    """For every prefix whose parent (prefix minus its last label) is also in the beam: (child, parent, label)."""
+    index = {p: i for i, p in enumerate(prefixes)}
+    child, parent, char = [], [], []
+    for i, p in enumerate(prefixes):
+        if p:
+            j = index.get(p[:-1])
+            if j is not None:
+                child.append(i)
+                parent.append(j)
+                char.append(p[-1])
+    return (np.array(child, dtype=np.int64), np.array(parent, dtype=np.int64), np.array(char, dtype=np.int64))
