@@ -22,6 +22,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from workbench.graphs._arrays import ranges as _ranges
+
 METHODS = ("auto", "warshall", "bitset", "matmul")
 
 
@@ -107,16 +109,6 @@ def _levels(dag: sp.csr_array) -> np.ndarray:
     if (level < 0).any():
         raise RuntimeError("condensation is not acyclic; this is a bug in the SCC step")
     return level
-
-
-def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Concatenation of ``arange(s, e)`` for each pair, without a Python loop."""
-    lengths = ends - starts
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-    return np.arange(total, dtype=np.int64) + offsets
 
 
 def _closure_bitset(dag: sp.csr_array, cyclic: np.ndarray) -> np.ndarray:

@@ -21,6 +21,8 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
+
+from workbench.graphs._arrays import ranges as _ranges
 import rdflib
 from rdflib.term import BNode, Literal, Node, URIRef, Variable
 
@@ -386,16 +388,6 @@ def _extend(rows: list[tuple], spec: list[tuple[str, int]], n_new: int, idx: _Tr
             if ok:
                 out.append(row + tuple(values))
     return out
-
-
-def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Concatenation of ``arange(s, e)`` for each pair, without a Python loop."""
-    lengths = ends - starts
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-    return np.arange(total, dtype=np.int64) + offsets
 
 
 def _extend_table(table: np.ndarray, spec: list[tuple[str, int]], n_new: int, idx: _TripleIndex) -> np.ndarray:
