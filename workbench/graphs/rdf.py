@@ -21,10 +21,10 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
-
-from workbench.graphs._arrays import ranges as _ranges
 import rdflib
 from rdflib.term import BNode, Literal, Node, URIRef, Variable
+
+from workbench.graphs._arrays import ranges as _ranges
 
 FORMATS = {"nt": "nt", "ntriples": "nt", "n-triples": "nt", "turtle": "turtle", "ttl": "turtle"}
 EX = "http://example.org/"
