@@ -322,7 +322,8 @@ def _draw_regions(ax, scene: _Scene) -> None:
         verts, codes = [], []
         for poly in polys:
             # Same winding for every piece so the nonzero fill rule paints overlaps once.
-            if np.cross(poly[1] - poly[0], poly[2] - poly[1]) < 0:
+            (ax_, ay_), (bx_, by_) = poly[1] - poly[0], poly[2] - poly[1]
+            if ax_ * by_ - ay_ * bx_ < 0:  # z of the 2-D cross product (np.cross on 2-vectors is deprecated)
                 poly = poly[::-1]
             verts += list(poly) + [poly[0]]
             codes += [MplPath.MOVETO] + [MplPath.LINETO] * (len(poly) - 1) + [MplPath.CLOSEPOLY]
