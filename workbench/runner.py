@@ -20,9 +20,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nbformat
+from typing import TYPE_CHECKING
 
 from workbench._record import RECORD_MIME
+
+if TYPE_CHECKING:  # nbformat pulls in jsonschema (most of `workbench --help`'s start-up): import it where used
+    import nbformat
 
 KERNEL_NAME = "workbench"
 ROOT = Path(__file__).resolve().parent.parent
@@ -207,6 +210,7 @@ def strip_volatile_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def export_html(ipynb: Path, html_path: Path) -> None:
+    import nbformat
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(ipynb, as_version=4))
@@ -228,6 +232,7 @@ def execute_notebook(
     The kernel's working directory is the notebook's own folder, as in JupyterLab and nbval, so relative
     paths inside notebooks mean the same everywhere.
     """
+    import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -267,6 +272,8 @@ def execute_notebook(
 
 def execute_in_place(path: str | os.PathLike, *, timeout: float | None = None, kernel_name: str = KERNEL_NAME) -> NotebookResult:
     """Re-execute a notebook with its defaults and store the outputs in the notebook itself (for committing)."""
+    import nbformat
+
     path = Path(path).resolve()
     check_kernel(kernel_name)
     notebook_parameters(path)  # refuses a notebook without a parameters cell

@@ -1,24 +1,33 @@
-"""Text-line recognition with a CRNN (Shi, Bai, Yao 2015): data, model, training, Recognizer."""
+"""Text-line recognition with a CRNN (Shi, Bai, Yao 2015): data, model, training, Recognizer.
 
-from workbench.crnn._charset import BLANK, CHARSET, array_to_label, escape_label, label_to_array, unescape_label
-from workbench.crnn._corpus import WORDS, random_text
-from workbench.crnn._data import (
-    TextLineDataset,
-    collate_lines,
-    load_line_folder,
-    normalize_polarity,
-    resize_image,
-    to_grayscale,
-)
-from workbench.crnn._metrics import character_error_rate, greedy_decode_batch, sequence_accuracy
-from workbench.crnn._render import SEEN_FONTS, UNSEEN_FONTS, RenderConfig, render_line, render_samples
-from workbench.crnn.model import CONFIGS, CRNN, CRNNConfig, count_parameters, output_length, receptive_field
-from workbench.crnn.recognizer import SHIPPED_MODEL, Recognizer
+The public names load on first use: most of them need torch, and ``workbench --help`` (which imports this
+package to find ``workbench.crnn.cli``) should not pay for it.
+"""
 
-__all__ = [
-    "BLANK", "CHARSET", "CONFIGS", "CRNN", "CRNNConfig", "RenderConfig", "Recognizer", "SEEN_FONTS", "SHIPPED_MODEL", "UNSEEN_FONTS",
-    "WORDS", "TextLineDataset", "array_to_label", "character_error_rate", "collate_lines",
-    "count_parameters", "escape_label", "greedy_decode_batch", "label_to_array", "load_line_folder",
-    "normalize_polarity", "output_length", "random_text", "receptive_field", "render_line", "render_samples",
-    "resize_image", "sequence_accuracy", "to_grayscale", "unescape_label",
-]  # fmt: skip
+from importlib import import_module
+
+_EXPORTS = {
+    "workbench.crnn._charset": ("BLANK", "CHARSET", "array_to_label", "escape_label", "label_to_array", "unescape_label"),
+    "workbench.crnn._corpus": ("WORDS", "random_text"),
+    "workbench.crnn._data": ("TextLineDataset", "collate_lines", "load_line_folder", "normalize_polarity",
+                             "resize_image", "to_grayscale"),
+    "workbench.crnn._metrics": ("character_error_rate", "greedy_decode_batch", "sequence_accuracy"),
+    "workbench.crnn._render": ("SEEN_FONTS", "UNSEEN_FONTS", "RenderConfig", "render_line", "render_samples"),
+    "workbench.crnn.model": ("CONFIGS", "CRNN", "CRNNConfig", "count_parameters", "output_length", "receptive_field"),
+    "workbench.crnn.recognizer": ("SHIPPED_MODEL", "Recognizer"),
+}  # fmt: skip
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'workbench.crnn' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE))
