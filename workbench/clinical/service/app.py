@@ -456,6 +456,22 @@ def _looks_like_national_id(raw: bytes) -> bool:
 
 
 # ----------------------------------------------------------------------------------------------- app
+_READ_SQL = {
+    "Patient": "SELECT resource::text FROM fhir.patient WHERE id = %s",
+    "Observation": "SELECT resource::text FROM fhir.observation WHERE id = %s",
+}
+
+
+async def _read_resource(request: Request, resource_type: str, raw_id: str) -> Response:
+    """The FHIR read interaction: one stored resource by id, or a 404 OperationOutcome."""
+    ident = search.parse_id("id", raw_id)
+    async with request.app.state.pool.connection() as conn:
+        row = await (await conn.execute(_READ_SQL[resource_type], (ident,))).fetchone()
+    if row is None:
+        raise FhirError(404, "not-found", f"no {resource_type} with this id")
+    return _fhir_response(row[0])
+
+
 DOCS_PATH = "/docs"
 _DOCS_ASSETS = "/docs/assets"
 
@@ -639,12 +655,7 @@ def create_app(config: ServiceConfig, *, on_created: Callable[[dict], None] | No
     async def read_patient(
         request: Request, patient_id: str, claims: TokenClaims = scoped("system/Patient.read")
     ) -> Response:
-        ident = search.parse_id("id", patient_id)
-        async with request.app.state.pool.connection() as conn:
-            row = await (await conn.execute("SELECT resource::text FROM fhir.patient WHERE id = %s", (ident,))).fetchone()
-        if row is None:
-            raise FhirError(404, "not-found", "no Patient with this id")
-        return _fhir_response(row[0])
+        return await _read_resource(request, "Patient", patient_id)
 
     @app.get(
         "/fhir/Patient", tags=["fhir"], summary="Search Patients", response_class=FhirResponse,
@@ -699,12 +710,7 @@ def create_app(config: ServiceConfig, *, on_created: Callable[[dict], None] | No
     async def read_observation(
         request: Request, observation_id: str, claims: TokenClaims = scoped("system/Observation.read")
     ) -> Response:
-        ident = search.parse_id("id", observation_id)
-        async with request.app.state.pool.connection() as conn:
-            row = await (await conn.execute("SELECT resource::text FROM fhir.observation WHERE id = %s", (ident,))).fetchone()
-        if row is None:
-            raise FhirError(404, "not-found", "no Observation with this id")
-        return _fhir_response(row[0])
+        return await _read_resource(request, "Observation", observation_id)
 
     @app.get(
         "/fhir/Observation", tags=["fhir"], summary="Search Observations", response_class=FhirResponse,
