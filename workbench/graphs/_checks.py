@@ -42,6 +42,20 @@ def require_triples(name: str, edges: Iterable, nodes: Mapping) -> list[tuple]:
     return out
 
 
+def require_labelled_nodes(name: str, value: Any) -> dict:
+    """Check a mapping of node id to a non-empty label; return it as a dict."""
+    nodes = dict(require_mapping(name, value))
+    for node, label in nodes.items():
+        require_node_id(f"{name} key", node)
+        require_label(f"{name}[{node!r}]", label)
+    return nodes
+
+
+def require_edge_set(name: str, edges: Iterable, nodes: Mapping) -> tuple[tuple, ...]:
+    """:func:`require_triples`, with repeated edges dropped (first occurrence kept, order preserved)."""
+    return tuple(dict.fromkeys(require_triples(name, edges, nodes)))
+
+
 def require_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")

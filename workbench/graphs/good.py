@@ -18,7 +18,7 @@ from typing import Any
 
 import networkx as nx
 
-from workbench.graphs._checks import require_label, require_mapping, require_node_id, require_triples
+from workbench.graphs._checks import require_edge_set, require_label, require_labelled_nodes, require_mapping
 from workbench.graphs.patterns import match_pattern
 
 
@@ -42,11 +42,8 @@ class GoodGraph:
     multivalued: frozenset = frozenset()
 
     def __post_init__(self) -> None:
-        nodes = dict(require_mapping("nodes", self.nodes))
-        for node, label in nodes.items():
-            require_node_id("nodes key", node)
-            require_label(f"nodes[{node!r}]", label)
-        edges = tuple(dict.fromkeys(require_triples("edges", self.edges, nodes)))
+        nodes = require_labelled_nodes("nodes", self.nodes)
+        edges = require_edge_set("edges", self.edges, nodes)
         values = dict(require_mapping("values", self.values))
         unknown = [n for n in values if n not in nodes]
         if unknown:

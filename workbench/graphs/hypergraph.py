@@ -15,7 +15,7 @@ from typing import Any
 
 import networkx as nx
 
-from workbench.graphs._checks import require_label, require_mapping, require_node_id
+from workbench.graphs._checks import require_label, require_labelled_nodes, require_mapping
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,10 +34,7 @@ class Hypergraph:
     directed: Mapping[str, tuple[frozenset, frozenset]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        nodes = dict(require_mapping("nodes", self.nodes))
-        for node, label in nodes.items():
-            require_node_id("nodes key", node)
-            require_label(f"nodes[{node!r}]", label)
+        nodes = require_labelled_nodes("nodes", self.nodes)
 
         def members(where: str, items: Any) -> frozenset:
             if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):

@@ -14,7 +14,7 @@ from typing import Any
 
 import networkx as nx
 
-from workbench.graphs._checks import require_label, require_mapping, require_node_id, require_triples
+from workbench.graphs._checks import require_edge_set, require_labelled_nodes, require_mapping
 
 _KINDS = ("schema", "instance")
 
@@ -37,11 +37,8 @@ class LabelledGraph:
     kind: str = "instance"
 
     def __post_init__(self) -> None:
-        nodes = dict(require_mapping("nodes", self.nodes))
-        for node, label in nodes.items():
-            require_node_id("nodes key", node)
-            require_label(f"nodes[{node!r}]", label)
-        edges = tuple(dict.fromkeys(require_triples("edges", self.edges, nodes)))
+        nodes = require_labelled_nodes("nodes", self.nodes)
+        edges = require_edge_set("edges", self.edges, nodes)
         props = dict(require_mapping("properties", self.properties))
         for node, attrs in props.items():
             if node not in nodes:

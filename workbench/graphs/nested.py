@@ -16,7 +16,7 @@ from types import MappingProxyType
 
 import networkx as nx
 
-from workbench.graphs._checks import require_label, require_mapping, require_node_id, require_triples
+from workbench.graphs._checks import require_edge_set, require_label, require_labelled_nodes, require_mapping, require_node_id
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,11 +38,8 @@ class NestedGraph:
     developed: frozenset = frozenset()
 
     def __post_init__(self) -> None:
-        nodes = dict(require_mapping("nodes", self.nodes))
-        for n, label in nodes.items():
-            require_node_id("nodes key", n)
-            require_label(f"nodes[{n!r}]", label)
-        edges = tuple(dict.fromkeys(require_triples("edges", self.edges, nodes)))
+        nodes = require_labelled_nodes("nodes", self.nodes)
+        edges = require_edge_set("edges", self.edges, nodes)
         masters = {}
         for m, spec in require_mapping("masters", self.masters).items():
             require_node_id("masters key", m)
