@@ -116,9 +116,12 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def check_parameters(path: Path, parameters: Mapping[str, Any]) -> dict[str, Any]:
-    """Refuse names the notebook does not declare, and values whose type clearly contradicts the default."""
-    declared = notebook_parameters(path)
+def check_parameters(path: Path, parameters: Mapping[str, Any], declared: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Refuse names the notebook does not declare, and values whose type clearly contradicts the default.
+
+    ``declared`` (from :func:`notebook_parameters`) saves re-reading the notebook when checking many sets.
+    """
+    declared = notebook_parameters(path) if declared is None else declared
     unknown = sorted(set(parameters) - set(declared))
     if unknown:
         raise RunnerError(
@@ -168,31 +171,33 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _PAPERMILL_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
 
 
-def _failure(nb: nbformat.NotebookNode, exc: BaseException | None) -> dict[str, Any]:
+def _failure(nb: nbformat.NotebookNode, exc: BaseException) -> dict[str, Any]:
     """Locate the failing cell and say which one and why.
 
     ``cell`` counts the cells of the source notebook from 1, as a reader would, skipping the cells
     papermill adds (injected parameters, error banners), so it points at the same cell in Jupyter.
+    The cell's error output names the cause only when the notebook itself raised; when execution was
+    stopped from outside (a cell timeout interrupts the kernel, which leaves a bare KeyboardInterrupt; a
+    dead kernel leaves nothing), the exception that stopped it is the cause.
     """
+    from papermill.exceptions import PapermillExecutionError
+
+    found: dict[str, Any] = {"cell": None, "execution_count": getattr(exc, "exec_count", None), "source": ""}
     position = 0
     for cell in nb.cells:
         if _PAPERMILL_TAGS & set(cell.metadata.get("tags", [])):
             continue
         position += 1
-        if cell.cell_type != "code":
-            continue
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                return {
-                    "cell": position,
-                    "execution_count": cell.get("execution_count"),
-                    "ename": output.get("ename"),
-                    "evalue": _ANSI.sub("", str(output.get("evalue", ""))),
-                    "source": cell.source.strip().splitlines()[0][:200] if cell.source.strip() else "",
-                }
-    # No error output (a timeout, a dead kernel): report the exception itself.
-    return {"cell": None, "execution_count": getattr(exc, "exec_count", None),
-            "ename": type(exc).__name__ if exc else "Error", "evalue": _ANSI.sub("", str(exc))[:2000], "source": ""}
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"] if cell.cell_type == "code" else []
+        if errors:
+            found = {"cell": position, "execution_count": cell.get("execution_count"),
+                     "source": cell.source.strip().splitlines()[0][:200] if cell.source.strip() else "",
+                     "ename": errors[0].get("ename"), "evalue": str(errors[0].get("evalue", ""))}
+            break
+    if not isinstance(exc, PapermillExecutionError) or "ename" not in found:
+        found["ename"], found["evalue"] = type(exc).__name__, str(exc)[:2000]
+    found["evalue"] = _ANSI.sub("", found["evalue"])
+    return {key: found[key] for key in ("cell", "execution_count", "ename", "evalue", "source")}
 
 
 # ---------------------------------------------------------------------------------------------- execution
@@ -234,31 +239,28 @@ def execute_notebook(
     """
     import nbformat
     import papermill
-    from papermill.exceptions import PapermillExecutionError
 
     path, output = Path(path).resolve(), Path(output).resolve()
     parameters = dict(parameters or {})
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    error: dict[str, Any] | None = None
+    failure: BaseException | None = None
     try:
         papermill.execute_notebook(
             str(path), str(output), parameters=parameters or None, kernel_name=kernel_name,
             cwd=str(path.parent), execution_timeout=timeout, progress_bar=progress, log_output=False,
         )
-    except PapermillExecutionError as exc:
-        error = {"exc": exc}
-    except Exception as exc:  # a dead kernel or timeout: still report, keep the other notebooks going
-        error = {"exc": exc}
+    except Exception as exc:  # a raising cell, a timeout or a dead kernel: report it, keep the other notebooks going
+        failure = exc
     duration = time.perf_counter() - started
     nb = nbformat.read(output, as_version=4) if output.exists() else nbformat.read(path, as_version=4)
     result = NotebookResult(
         name=path.stem,
-        status="passed" if error is None else "failed",
+        status="passed" if failure is None else "failed",
         duration_s=round(duration, 2),
         parameters=parameters,
         metrics=collect_records(nb),
-        error=_failure(nb, error["exc"]) if error else None,
+        error=_failure(nb, failure) if failure is not None else None,
         ipynb=str(output),
     )
     if html_output is not None and output.exists():
@@ -402,8 +404,9 @@ def sweep(
     path = resolve_notebook(notebook)
     points = grid_points(grid)
     fixed = dict(fixed or {})
+    declared = notebook_parameters(path)
     for point in points:
-        check_parameters(path, {**fixed, **point})
+        check_parameters(path, {**fixed, **point}, declared)
     check_kernel(kernel_name)
     out = Path(out).resolve()
     run_dir = out / (run_id or _new_run_id("sweep"))

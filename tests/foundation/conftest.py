@@ -38,3 +38,8 @@ def failing_nb(tmp_path: Path) -> Path:
         "raise ValueError('the input table has no rows')",
         "workbench.record('after_failure', 1)",
     )
+
+
+@pytest.fixture
+def slow_nb(tmp_path: Path) -> Path:
+    return make_notebook(tmp_path / "30_slow.ipynb", 'profile = "quick"', "import time\ntime.sleep(30)", "y = 2")

@@ -154,3 +154,15 @@ def test_collect_records_last_value_wins():
     ]
     nb.cells = [cell]
     assert runner.collect_records(nb) == {"m": 2}
+
+
+@pytest.mark.slow
+def test_a_cell_past_the_timeout_fails_the_notebook_and_says_so(slow_nb, tmp_path):
+    result = runner.execute_notebook(slow_nb, tmp_path / "out.ipynb", timeout=2, progress=False)
+    assert result.status == "failed"
+    assert result.duration_s < 25
+    # The interrupted cell is located (the parameters cell is the second), and the cause is the timeout,
+    # not the KeyboardInterrupt the kernel shows after being interrupted.
+    assert result.error["cell"] == 3, result.error
+    assert result.error["ename"] == "CellTimeoutError", result.error
+    assert "timed out" in result.error["evalue"] and "after 2 seconds" in result.error["evalue"]
