@@ -1,7 +1,8 @@
 """Check functions for the exercises of notebook 01: each runs a reader's function on small cases and says
 what is wrong in words (which rule of CTC it breaks), not just that it is wrong.
 
-Every check prints its verdict and returns True when all cases pass.
+Every check prints its verdict and returns True when all cases pass; under ``workbench grade`` the verdict is
+also logged for the score table (the convention of :mod:`workbench.exercises`).
 """
 
 from __future__ import annotations
@@ -9,22 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from workbench.ctc._alignment import _skip_allowed, collapse, extend_with_blanks
+from workbench.exercises import attempt as _call
+from workbench.exercises import report
 
 
 def _merge_repeats(seq):
     return [int(k) for i, k in enumerate(seq) if i == 0 or seq[i - 1] != k]
-
-
-def _report(ok: bool, message: str) -> bool:
-    print(("OK: " if ok else "Not yet: ") + message)
-    return ok
-
-
-def _call(fn, *args):
-    try:
-        return fn(*args), None
-    except Exception as exc:  # the reader's code may fail in any way; report it rather than crash the check
-        return None, f"{type(exc).__name__}: {exc}"
 
 
 def check_collapse(fn) -> bool:
@@ -41,7 +32,7 @@ def check_collapse(fn) -> bool:
         got, error = _call(fn, list(path), blank)
         want = collapse(path, blank)
         if error:
-            return _report(False, f"fn({path}, blank={blank}) raised {error}")
+            return report("collapse", False, f"fn({path}, blank={blank}): {error}")
         got_list = list(got) if got is not None else None
         if got_list == want:
             continue
@@ -57,8 +48,8 @@ def check_collapse(fn) -> bool:
             hint = f"you treated 0 as the blank, but this case uses blank={blank}"
         else:
             hint = "compare with the definition: merge consecutive repeats, then remove blanks"
-        return _report(False, f"B({path}) with blank={blank} should be {want}, got {got_list}: {hint}")
-    return _report(True, f"B is right on all {len(cases)} cases, including a repeat separated by a blank")
+        return report("collapse", False, f"B({path}) with blank={blank} should be {want}, got {got_list}: {hint}")
+    return report("collapse", True, f"B is right on all {len(cases)} cases, including a repeat separated by a blank")
 
 
 def _alpha_step_variants(prev, log_probs_t, ext, blank):
@@ -107,20 +98,20 @@ def check_alpha_step(fn) -> bool:
         correct, variants = _alpha_step_variants(prev, log_probs_t, ext, blank)
         got, error = _call(fn, prev.copy(), log_probs_t.copy(), ext.copy(), blank)
         if error:
-            return _report(False, f"on target {target} (ext {ext.tolist()}) your step raised {error}")
+            return report("alpha_step", False, f"on target {target} (ext {ext.tolist()}) your step failed: {error}")
         got = np.asarray(got, dtype=float)
         if got.shape != correct.shape:
-            return _report(False, f"alpha_t must have one entry per extended position ({correct.shape}), got shape {got.shape}")
+            return report("alpha_step", False, f"alpha_t must have one entry per extended position ({correct.shape}), got shape {got.shape}")
         if np.allclose(got, correct):  # -inf (unreachable) compares equal to -inf here
             continue
         for name, variant in variants.items():
             if np.allclose(got, variant, equal_nan=True) and not np.allclose(variant, correct):
-                return _report(False, f"on target {target} (extended {ext.tolist()}): {_ALPHA_HINTS[name]}")
+                return report("alpha_step", False, f"on target {target} (extended {ext.tolist()}): {_ALPHA_HINTS[name]}")
         worst = int(np.nanargmax(np.abs(np.nan_to_num(got - correct, nan=np.inf, posinf=np.inf, neginf=np.inf))))
-        return _report(False, f"on target {target} (extended {ext.tolist()}) position s={worst} should be "
+        return report("alpha_step", False, f"on target {target} (extended {ext.tolist()}) position s={worst} should be "
                               f"{correct[worst]:.4f}, got {got[worst]:.4f}; alpha_t(s) = (alpha_(t-1)(s) + alpha_(t-1)(s-1) "
                               f"[+ alpha_(t-1)(s-2) if allowed]) * y^t_(l'_s)")
-    return _report(True, f"one alpha step is right on all {len(cases)} targets, repeated labels included")
+    return report("alpha_step", True, f"one alpha step is right on all {len(cases)} targets, repeated labels included")
 
 
 def check_best_path(fn) -> bool:
@@ -138,7 +129,7 @@ def check_best_path(fn) -> bool:
         want = collapse(np.argmax(log_probs, axis=1), blank)
         got, error = _call(fn, log_probs.copy(), blank)
         if error:
-            return _report(False, f"fn raised {error}")
+            return report("best_path", False, f"your decoder failed: {error}")
         got = [int(k) for k in got] if got is not None else None
         if got == want:
             continue
@@ -153,5 +144,5 @@ def check_best_path(fn) -> bool:
             hint = "you removed blanks before merging repeats, which merges the two 1s that a blank separates"
         else:
             hint = "take the most probable class per frame, then apply B"
-        return _report(False, f"with blank={blank} the best path {path} decodes to {want}, got {got}: {hint}")
-    return _report(True, f"best path decoding is right on all {len(cases)} cases")
+        return report("best_path", False, f"with blank={blank} the best path {path} decodes to {want}, got {got}: {hint}")
+    return report("best_path", True, f"best path decoding is right on all {len(cases)} cases")
