@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Header, Request
+from fastapi import APIRouter, Depends, Form, Header, Request
 from fastapi.responses import JSONResponse, Response
 
 from workbench.clinical.service._limits import Throttled
@@ -17,7 +17,6 @@ from workbench.clinical.service.auth import AuthError, OAuthError, authenticate_
 from workbench.clinical.service.deps import TOKEN_PATH, Principal, current_principal
 from workbench.clinical.service.errors import FHIR_JSON
 from workbench.clinical.service.schemas import ERRORS, Me, OAuthErrorBody, TokenResponse
-from fastapi import Depends
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -32,12 +31,13 @@ def _oauth_error(error: str, description: str, status: int, headers: dict | None
 async def _authenticate(request: Request, **form) -> tuple:
     """Limiter, then argon2 in the hashing pool; returns (record, scopes) or raises OAuthError/Throttled."""
     state = request.app.state
+    clients = form.pop("clients", None) or state.clients
     name = form.get("client_id") or form.get("username")
     address = request.client.host if request.client else None
     state.limiter.check(name, address)
     try:
         record, granted = await state.hash_pool.run(
-            authenticate_client, state.config, clients=state.clients, **form
+            authenticate_client, state.config, clients=clients, **form
         )
     except OAuthError as exc:
         if exc.error in ("invalid_client", "invalid_grant") and exc.description != "Inactive user":
