@@ -171,6 +171,7 @@ def test_half_sent_requests_are_closed_after_the_header_timeout(service_config):
 
 def test_logs_hold_no_traceback_token_or_body(live_cli):
     """Runs last in this module: reads the audit file, then stops the service and reads its stderr."""
+    time.sleep(0.6)  # the audit writer flushes every 0.2 s
     records = [json.loads(line) for line in live_cli["audit"].read_text().splitlines() if line.strip()]
     assert records, "the audit log has records"
     assert {"time", "request_id", "principal", "method", "route", "ids", "status"} <= set(records[-1])

@@ -144,9 +144,13 @@ def _run_uvicorn(app, args: argparse.Namespace) -> None:
     from workbench.clinical.service._protocol import uvicorn_config
 
     config = app.state.config
-    uvicorn.Server(uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level,
-                                  access_log=not args.no_access_log, header_timeout_s=config.header_timeout_s,
-                                  keep_alive_s=config.keep_alive_s)).run()  # fmt: skip
+    server = uvicorn.Server(uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level,
+                                           access_log=not args.no_access_log, header_timeout_s=config.header_timeout_s,
+                                           keep_alive_s=config.keep_alive_s))  # fmt: skip
+    try:
+        server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown; that is the normal way out
+        pass
 
 
 def _serve_demo(args: argparse.Namespace) -> int:
