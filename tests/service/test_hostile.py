@@ -19,6 +19,7 @@ import time
 
 import httpx
 import pytest
+from hypothesis import strategies as st
 
 from workbench.clinical.service import free_loopback_port
 
@@ -185,3 +186,58 @@ def test_logs_hold_no_traceback_token_or_body(live_cli):
     assert "GET /fhir/metadata" in text, "the access log was on"
     assert "Traceback" not in text and "RecursionError" not in text
     assert "eyJhbGciOi" not in text and "secret.sig" not in text, "a query-string token reached the log"
+
+
+# --------------------------------------------------------- hypothesis: deep and odd JSON, in process
+_ODD_TEXT = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=12) | st.sampled_from(
+    ["\x00", "\ud800", "\udfff", "a\u0000b", "\ufeff", "\u202e", "A123456789", "💉" * 3])
+
+
+def _json_values(depth: int):
+    leaves = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _ODD_TEXT
+    return st.recursive(leaves, lambda kids: st.lists(kids, max_size=3) | st.dictionaries(_ODD_TEXT, kids, max_size=3),
+                        max_leaves=depth)  # fmt: skip
+
+
+def _nest(value, depth: int, kind: str):
+    for _ in range(depth):
+        value = [value] if kind == "list" else {"extension": [{"url": "http://e", "extension": [value]}]} if kind == "ext" else {"a": value}
+    return value
+
+
+@st.composite
+def _odd_bodies(draw, patient_id: str) -> bytes:
+    shape = draw(st.sampled_from(["envelope", "bare", "deep", "bytes", "escapes"]))
+    if shape == "bytes":
+        return draw(st.binary(max_size=200))
+    if shape == "escapes":
+        escaped = "".join(f"\\u{draw(st.integers(0, 0xFFFF)):04x}" for _ in range(draw(st.integers(1, 6))))
+        return ('{"resourceType":"Observation","note":[{"text":"' + escaped + '"}]}').encode()
+    value = draw(_json_values(20))
+    if shape == "deep":
+        value = _nest(value, draw(st.integers(10, 700)), draw(st.sampled_from(["list", "ext", "dict"])))
+    if shape in ("envelope", "deep"):
+        body = _observation(patient_id, f"odd-{draw(st.integers(0, 10**9))}")
+        body[draw(st.sampled_from(["extension", "note", "valueQuantity", "component", "x"]))] = value
+        value = body
+    return json.dumps(value, ensure_ascii=draw(st.booleans())).encode("utf-8", "surrogatepass")
+
+
+def test_property_deep_and_odd_json_never_gets_a_server_error(api, auth, patient_ids):
+    from hypothesis import HealthCheck, given, settings
+
+    headers = {**auth("writer"), "Content-Type": FHIR_JSON}
+    statuses = []
+
+    @given(raw=_odd_bodies(patient_ids[3]))
+    @settings(max_examples=80, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    def run(raw):
+        response = api.post("/fhir/Observation", content=raw, headers=headers)
+        statuses.append(response.status_code)
+        assert response.status_code < 500, (response.status_code, response.text[:300])
+        assert response.json()["resourceType"] in ("OperationOutcome", "Observation")
+
+    run()
+    from collections import Counter
+
+    print(f"deep/odd JSON property test: {len(statuses)} cases, statuses {dict(sorted(Counter(statuses).items()))}")
