@@ -154,7 +154,7 @@ def parse_count(raw: str | None, default: int, maximum: int) -> int:
     return value
 
 
-MAX_CURSOR_CHARS = 512
+MAX_CURSOR_CHARS = 2048  # ours are ~150; the tag is checked before anything is parsed
 
 
 def encode_cursor(key: bytes, kind: str, *values: str) -> str:

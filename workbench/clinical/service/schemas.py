@@ -146,3 +146,28 @@ OBSERVATION_BODY_SCHEMA = {
         "valueQuantity": {"value": 72, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"},
     },
 }  # fmt: skip
+
+
+def query_parameters(*specs: tuple[str, str, bool] | tuple[str, str, bool, list[str]]) -> dict:
+    """OpenAPI ``parameters`` for a search route, given as (name, description, repeatable[, enum]).
+
+    The search handlers read ``request.query_params`` themselves (strict or lenient handling needs the
+    raw list), so the parameters are documented here rather than declared in the signature, where
+    FastAPI would also parse and validate each one per request (about a millisecond per search).
+    """
+    out = []
+    for name, description, repeatable, *enum in specs:
+        item: dict = {"type": "string"}
+        if enum:
+            item["enum"] = enum[0]
+        schema = {"type": "array", "items": item} if repeatable else item
+        out.append({"name": name, "in": "query", "required": False, "description": description, "schema": schema,
+                    **({"style": "form", "explode": True} if repeatable else {})})
+    return {"parameters": out}
+
+
+COMMON_SEARCH_PARAMETERS = (
+    ("_count", "page size 0..max (0: the total only)", False),
+    ("_summary", "count: the total only", False),
+    ("_cursor", "from the Bundle's next link", False),
+)

@@ -14,9 +14,9 @@ import hashlib
 import json
 import logging
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from workbench.clinical.service import _search as search
@@ -26,6 +26,7 @@ from workbench.clinical.service.deps import Principal, requires
 from workbench.clinical.service.errors import FHIR_JSON, FhirError
 from workbench.clinical.service.routers.patient import read_resource
 from workbench.clinical.service.schemas import (
+    COMMON_SEARCH_PARAMETERS,
     ERRORS,
     OBSERVATION_BODY_SCHEMA,
     OBSERVATION_STATUS,
@@ -36,6 +37,7 @@ from workbench.clinical.service.schemas import (
     OperationOutcome,
     Resource,
     doc,
+    query_parameters,
 )
 from workbench.clinical.service.searchset import SearchQuery, base_url, parse_common, run_searchset
 
@@ -55,19 +57,15 @@ async def read_observation(request: Request, observation_id: str,
 
 
 @router.get("/fhir/Observation", summary="Search Observations", response_class=FhirResponse,
-            responses={200: doc(Bundle, "searchset Bundle"), **SEARCH_ERRORS})  # fmt: skip
-async def search_observations(
-    request: Request,
-    subject: Annotated[str | None, Query(description="Patient/<id> or <id>")] = None,
-    code: Annotated[str | None, Query(description="LOINC code, e.g. 85354-9 or http://loinc.org|8867-4")] = None,
-    date: Annotated[list[str] | None, Query(description="e.g. ge2026-09-01 (repeatable)")] = None,
-    count: Annotated[str | None, Query(alias="_count", description="page size 0..max (0: total only)")] = None,
-    sort: Annotated[str | None, Query(alias="_sort", json_schema_extra={"enum": ["date", "-date"]},
-                                      description="date (default, oldest first) or -date")] = None,
-    summary: Annotated[str | None, Query(alias="_summary", description="count: the total only")] = None,
-    cursor: Annotated[str | None, Query(alias="_cursor", description="from the Bundle's next link")] = None,
-    principal: Principal = requires("system/Observation.read"),
-) -> Response:
+            responses={200: doc(Bundle, "searchset Bundle"), **SEARCH_ERRORS},
+            openapi_extra=query_parameters(
+                ("subject", "Patient/<id> or <id>", False),
+                ("code", "LOINC code, e.g. 85354-9 or http://loinc.org|8867-4", False),
+                ("date", "e.g. ge2026-09-01 (repeatable)", True),
+                ("_sort", "date (default, oldest first) or -date", False, ["date", "-date"]),
+                *COMMON_SEARCH_PARAMETERS,
+            ))  # fmt: skip
+async def search_observations(request: Request, principal: Principal = requires("system/Observation.read")) -> Response:
     params, ignored = parse_common(request, {"subject", "code", "date", "_sort"}, {"date"})
     query = SearchQuery()
     raw: dict[str, str | None] = {"_count": None, "_summary": None, "_cursor": None}

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from workbench.clinical.service import _search as search
 from workbench.clinical.service.deps import Principal, requires
 from workbench.clinical.service.errors import FhirError
-from workbench.clinical.service.schemas import READ_ERRORS, SEARCH_ERRORS, Bundle, FhirResponse, Resource, doc
+from workbench.clinical.service.schemas import (
+    COMMON_SEARCH_PARAMETERS,
+    READ_ERRORS,
+    SEARCH_ERRORS,
+    Bundle,
+    FhirResponse,
+    Resource,
+    doc,
+    query_parameters,
+)
 from workbench.clinical.service.searchset import SearchQuery, parse_common, run_searchset
 
 router = APIRouter(tags=["fhir"])
@@ -35,16 +42,11 @@ async def read_patient(request: Request, patient_id: str, principal: Principal =
 
 
 @router.get("/fhir/Patient", summary="Search Patients", response_class=FhirResponse,
-            responses={200: doc(Bundle, "searchset Bundle"), **SEARCH_ERRORS})  # fmt: skip
-async def search_patients(
-    request: Request,
-    gender: Annotated[str | None, Query(description="male | female | other | unknown")] = None,
-    birthdate: Annotated[list[str] | None, Query(description="e.g. ge1960-01-01 (repeatable)")] = None,
-    count: Annotated[str | None, Query(alias="_count", description="page size 0..max (0: total only)")] = None,
-    summary: Annotated[str | None, Query(alias="_summary", description="count: the total only")] = None,
-    cursor: Annotated[str | None, Query(alias="_cursor", description="from the Bundle's next link")] = None,
-    principal: Principal = requires("system/Patient.read"),
-) -> Response:
+            responses={200: doc(Bundle, "searchset Bundle"), **SEARCH_ERRORS},
+            openapi_extra=query_parameters(("gender", "male | female | other | unknown", False),
+                                           ("birthdate", "e.g. ge1960-01-01 (repeatable)", True),
+                                           *COMMON_SEARCH_PARAMETERS))  # fmt: skip
+async def search_patients(request: Request, principal: Principal = requires("system/Patient.read")) -> Response:
     params, ignored = parse_common(request, {"gender", "birthdate"}, {"birthdate"})
     query = SearchQuery()
     raw: dict[str, str | None] = {"_count": None, "_summary": None, "_cursor": None}
