@@ -103,6 +103,7 @@ def service_config(service_db, jwt_key, clients) -> ServiceConfig:
     return ServiceConfig(
         pg_url=service_db, jwt_key=jwt_key, clients=clients, max_count=50, default_count=10,
         max_body_bytes=16_384, cors_origins=("http://127.0.0.1:8888",),
+        allowed_hosts=("127.0.0.1", "localhost", "testserver"),
     )  # fmt: skip
 
 

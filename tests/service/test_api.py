@@ -72,7 +72,7 @@ def test_metadata_is_a_valid_capability_statement_matching_the_routes(api):
     assert paths >= {"/fhir/metadata", "/fhir/Patient", "/fhir/Patient/{patient_id}", "/fhir/Observation",
                      "/fhir/Observation/{observation_id}"}  # fmt: skip
     advertised = {p["name"] for p in resources["Observation"]["searchParam"]}
-    assert advertised == {"subject", "code", "date", "_count", "_sort"}
+    assert advertised == {"subject", "code", "date", "_count", "_sort", "_summary"}
 
 
 # -------------------------------------------------------------------------------------------- reads
@@ -337,9 +337,9 @@ def test_no_response_carries_a_clear_identifier(api, auth, small_cohort, patient
     texts = [api.get("/fhir/Patient", params={"_count": 50}, headers=headers).text,
              api.get("/fhir/Observation", params={"_count": 50}, headers=headers).text]  # fmt: skip
     texts += [api.get(f"/fhir/Patient/{p}", headers=headers).text for p in patient_ids]
-    # Even a client that searches by a clear id does not get it echoed back (self link, diagnostics).
+    # A client that searches by a clear id is refused, and does not get it echoed back (diagnostics).
     echoed = api.get("/fhir/Observation", params={"subject": small_cohort["national_id"][0]}, headers=headers)
-    assert echoed.status_code == 200 and echoed.json()["total"] == 0
+    assert echoed.status_code == 400 and echoed.json()["issue"][0]["code"] == "security"
     texts += [echoed.text, api.get(f"/fhir/Patient/{small_cohort['national_id'][0]}", headers=headers).text]
     for text in texts:
         assert not any(value in text for value in clear)

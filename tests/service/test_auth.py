@@ -190,7 +190,8 @@ def rsa_api(service_config, tmp_path_factory):
     key_file.write_bytes(pem)
     key = load_jwt_key({"WORKBENCH_JWT_KEY_FILE": str(key_file)})
     assert key.algorithm == "RS256"
-    config = ServiceConfig(pg_url=service_config.pg_url, jwt_key=key, clients=service_config.clients)
+    config = ServiceConfig(pg_url=service_config.pg_url, jwt_key=key, clients=service_config.clients,
+                           allowed_hosts=service_config.allowed_hosts)
     with TestClient(create_app(config)) as client:
         yield client, config
 

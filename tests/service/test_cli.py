@@ -84,3 +84,73 @@ def test_init_secrets_creates_private_files_once(tmp_path, monkeypatch, capsys):
     assert len(first.strip()) == 64 and ((tmp_path / "jwt.key").stat().st_mode & 0o077) == 0
     assert cli.main(["clinical", "init-secrets"]) == 0
     assert (tmp_path / "jwt.key").read_text() == first and "left unchanged" in capsys.readouterr().out
+
+
+def test_serve_with_an_unreachable_database_exits_fast_with_one_line(clients):
+    """Issue 22 item 13: it printed its banner, 30 s of connection errors, then a PoolTimeout traceback."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from workbench.clinical.service import free_loopback_port
+
+    stored = {n: {"grant": c.grant, "secret_hash": c.secret_hash, "scopes": sorted(c.scopes)} for n, c in clients.items()}
+    env = {**os.environ, "WORKBENCH_PG_URL": f"postgresql://nobody:pw-never-shown@127.0.0.1:{free_loopback_port()}/x",
+           "WORKBENCH_JWT_KEY": secrets.token_hex(32), "WORKBENCH_FHIR_CLIENTS": json.dumps(stored)}  # fmt: skip
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "workbench.clinical.cli", "serve", "fhir", "--port", str(free_loopback_port())],
+                          env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert done.returncode == 2 and elapsed < 5 + 3, (elapsed, done.stderr)  # 5 s, plus interpreter start-up
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot reach the database at 127.0.0.1:" in lines[0] and "--demo" in lines[0]
+    assert "pw-never-shown" not in done.stderr and "Traceback" not in done.stderr and "service on" not in done.stderr
+
+
+def test_serve_demo_starts_a_database_prints_the_token_command_and_stops_on_ctrl_c():
+    import os
+    import shlex
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from workbench.clinical.service import find_postgres_bindir, free_loopback_port
+
+    if find_postgres_bindir() is None:
+        pytest.skip("PostgreSQL binaries not found")
+    port = free_loopback_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.clinical.cli", "serve", "fhir", "--demo", "--port", str(port),
+                             "--demo-patients", "8", "--no-access-log"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        command = proc.stdout.readline().strip()  # the one line on stdout: how to get a token
+        assert command.startswith("curl "), command
+        words = shlex.split(command)
+        form = dict(w.split("=", 1) for w in words[words.index("-d") :: 1] if "=" in w and not w.startswith("http"))
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                token = httpx.post(base + "/auth/token", data=form, timeout=10)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.2)
+        assert token.status_code == 200, token.text
+        bundle = httpx.get(base + "/fhir/Patient", headers={"Authorization": f"Bearer {token.json()['access_token']}"}).json()
+        assert bundle["total"] == 8 and bundle["entry"][0]["fullUrl"].startswith(base + "/fhir/Patient/")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+    assert proc.returncode == 0 and "Traceback" not in err, err[-2000:]
+    with pytest.raises(httpx.TransportError):
+        httpx.get(base + "/fhir/metadata", timeout=2)

@@ -49,6 +49,7 @@ def test_created_reading_reaches_the_lake_and_its_resolver(service_config, servi
 
     lake_path = str(tmp_path / "lake")
     config = ServiceConfig(pg_url=service_db, jwt_key=service_config.jwt_key, clients=service_config.clients,
+                           allowed_hosts=service_config.allowed_hosts,
                            lake_path=lake_path, pseudonym_key=pseudonym_key)  # fmt: skip
     patient = patient_ids[9]
     headers = {"Authorization": f"Bearer {token_for('writer')}", "Content-Type": "application/fhir+json"}

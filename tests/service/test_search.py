@@ -75,9 +75,26 @@ def test_tokens_references_and_counts():
             search.parse_count(raw, 20, 100)
 
 
+KEY = b"k" * 32
+
+
 @given(st.text(min_size=1, max_size=30), st.text(min_size=1, max_size=40))
 def test_cursor_round_trip_and_kind_check(effective, ident):
-    token = search.encode_cursor("Observation+", effective, ident)
-    assert search.decode_cursor(token, "Observation+", 2) == [effective, ident]
+    token = search.encode_cursor(KEY, "Observation+", effective, ident)
+    assert search.decode_cursor(KEY, token, "Observation+", 2) == [effective, ident]
     with pytest.raises(search.SearchError):
-        search.decode_cursor(token, "Observation-", 2)
+        search.decode_cursor(KEY, token, "Observation-", 2)
+    with pytest.raises(search.SearchError):  # another server's key: refused, never parsed
+        search.decode_cursor(b"x" * 32, token, "Observation+", 2)
+
+
+@given(st.text(max_size=80))
+def test_a_forged_cursor_is_refused_before_it_is_parsed(forged):
+    """Issue 22 item 3: deep JSON, a NUL or a lone surrogate in ``_cursor`` gave 500; now any cursor
+    without our HMAC tag is a SearchError (400), whatever it holds."""
+    import base64
+
+    for raw in (forged, base64.urlsafe_b64encode(forged.encode("utf-8", "surrogatepass")).decode(),
+                base64.urlsafe_b64encode(b"[" * 2000).decode() + ".AAAA"):
+        with pytest.raises(search.SearchError):
+            search.decode_cursor(KEY, raw, "Observation+", 2)

@@ -5,6 +5,7 @@
 ``workbench clinical init-secrets`` create git-ignored secrets/jwt.key and secrets/pseudonym.key if absent
 ``workbench clinical add-client``   add an OAuth2 client (argon2-hashed secret) and print its secret once
 ``workbench serve fhir``            run the FHIR service with uvicorn (127.0.0.1:8000 by default)
+``workbench serve fhir --demo``     the same on a throwaway PostgreSQL with the synthetic cohort
 
 Heavy imports (polars, FastAPI, psycopg) happen inside the handlers so ``workbench --help`` stays fast.
 """
@@ -115,22 +116,91 @@ def cmd_add_client(args: argparse.Namespace) -> int:
     return 0
 
 
+def _database_reachable(url: str, timeout_s: float = 4.0) -> None:
+    """Raise UserError (one line, no password) unless the database answers within ``timeout_s``."""
+    from urllib.parse import urlsplit
+
+    import psycopg
+
+    from workbench.errors import UserError
+
+    parts = urlsplit(url)
+    where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or ''}"
+    try:
+        with psycopg.connect(url, connect_timeout=max(1, int(timeout_s)), autocommit=True) as conn:
+            conn.execute("SELECT 1 FROM fhir.patient LIMIT 1")
+    except psycopg.errors.UndefinedTable:
+        raise UserError(f"the database at {where} has no FHIR tables; run `workbench clinical load-db` first "
+                        "(or try `workbench serve fhir --demo`)") from None  # fmt: skip
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[-1][:160] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot reach the database at {where} ({reason}); start PostgreSQL or fix "
+                        "WORKBENCH_PG_URL, or try `workbench serve fhir --demo`") from None  # fmt: skip
+
+
+def _run_uvicorn(app, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from workbench.clinical.service._protocol import uvicorn_config
+
+    config = app.state.config
+    server = uvicorn.Server(uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level,
+                                           access_log=not args.no_access_log, header_timeout_s=config.header_timeout_s,
+                                           keep_alive_s=config.keep_alive_s))  # fmt: skip
+    try:
+        server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown; that is the normal way out
+        pass
+
+
+def _serve_demo(args: argparse.Namespace) -> int:
+    """A throwaway PostgreSQL with the synthetic cohort and a demo client; everything stops on Ctrl-C."""
+    import secrets
+
+    from workbench.clinical.cohort import generate_cohort
+    from workbench.clinical.service import (ClientRecord, JwtKey, ServiceConfig, create_app, hash_secret,
+                                            prepare_database, throwaway_postgres)  # fmt: skip
+    from workbench.clinical.service.config import SCOPES
+
+    secret = secrets.token_urlsafe(24)
+    jwt_secret = secrets.token_hex(32).encode()
+    clients = {"demo": ClientRecord("demo", "client_credentials", hash_secret(secret), frozenset(SCOPES))}
+    print("starting a throwaway PostgreSQL and loading the synthetic cohort ...", file=sys.stderr)
+    with throwaway_postgres() as pg:
+        counts = prepare_database(pg.url, generate_cohort(n_patients=args.demo_patients, seed=0), secrets.token_bytes(32))
+        base = f"http://{args.host}:{args.port}"
+        config = ServiceConfig(pg_url=pg.url, jwt_key=JwtKey("HS256", jwt_secret, jwt_secret), clients=clients,
+                               public_base_url=base)  # fmt: skip
+        app = create_app(config)
+        print(f"demo: {counts.patients} patients, {counts.observations} Observations (synthetic). "
+              f"FHIR service on {base}/fhir/metadata, OpenAPI UI {base}/docs. Ctrl-C stops everything.", file=sys.stderr)
+        print("get a token with:", file=sys.stderr)
+        print(f"curl -s -d grant_type=client_credentials -d client_id=demo -d client_secret={secret} {base}/auth/token")
+        sys.stdout.flush()
+        _run_uvicorn(app, args)
+    return 0
+
+
 def cmd_serve_fhir(args: argparse.Namespace) -> int:
+    from workbench.errors import UserError
+
     if args.host not in LOOPBACK and not args.allow_remote:
         return _fail("serve fhir", ValueError(
             f"--host {args.host} would expose the service beyond this machine; put it behind TLS and pass "
             "--allow-remote if that is intended"))  # fmt: skip
+    if args.demo:
+        return _serve_demo(args)
     try:
-        import uvicorn
-
         from workbench.clinical.service.app import create_app
         from workbench.clinical.service.config import ServiceConfig
 
-        app = create_app(ServiceConfig.from_env())
-    except (RuntimeError, ValueError, TypeError, OSError) as exc:
+        config = ServiceConfig.from_env()
+        _database_reachable(config.pg_url)
+        app = create_app(config, pool_open_timeout_s=5.0)
+    except (UserError, RuntimeError, ValueError, TypeError, OSError) as exc:
         return _fail("serve fhir", exc)
     print(f"FHIR service on http://{args.host}:{args.port}/fhir/metadata  (OpenAPI UI: /docs)", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=not args.no_access_log)
+    _run_uvicorn(app, args)
     return 0
 
 
@@ -179,6 +249,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-remote", action="store_true", help="permit a non-loopback --host")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--no-access-log", action="store_true", help="do not log one line per request")
+    p.add_argument("--demo", action="store_true",
+                   help="throwaway local PostgreSQL + synthetic cohort + a demo client (prints how to get a token)")
+    p.add_argument("--demo-patients", type=int, default=100, help="cohort size for --demo (default 100)")
     p.set_defaults(func=cmd_serve_fhir)
 
 

@@ -23,7 +23,7 @@ from workbench.clinical.service._postgres import (
 )
 from workbench.clinical.service._server import BackgroundServer, serve_in_background, start_server
 from workbench.clinical.service.app import FHIR_JSON, FhirError, capability_statement, create_app
-from workbench.clinical.service.auth import issue_token, verify_token
+from workbench.clinical.service.auth import ClientRegistry, TokenGate, issue_token, verify_token
 from workbench.clinical.service.config import (
     SCOPES,
     ClientRecord,
@@ -49,6 +49,7 @@ __all__ = [
     "SCOPES",
     "BackgroundServer",
     "ClientRecord",
+    "ClientRegistry",
     "FhirError",
     "JwtKey",
     "PostgresCluster",
@@ -72,5 +73,6 @@ __all__ = [
     "sql_mapping",
     "start_server",
     "throwaway_postgres",
+    "TokenGate",
     "verify_token",
 ]

@@ -23,6 +23,8 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
+import hmac
 import json
 import re
 from dataclasses import dataclass
@@ -152,32 +154,69 @@ def parse_count(raw: str | None, default: int, maximum: int) -> int:
     return value
 
 
-def encode_cursor(kind: str, *key: object) -> str:
-    """An opaque paging cursor for the last row of a page (its sort key), base64url of JSON."""
-    text = json.dumps([kind, *key], separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+MAX_CURSOR_CHARS = 2048  # ours are ~150; the tag is checked before anything is parsed
 
 
-def decode_cursor(raw: str, kind: str, arity: int) -> list:
-    """Inverse of :func:`encode_cursor`; a cursor of another search or a damaged one is refused."""
+def encode_cursor(key: bytes, kind: str, *values: str) -> str:
+    """An opaque paging cursor for the last row of a page (its sort key): base64url JSON plus an HMAC.
+
+    The HMAC-SHA256 tag (first 16 bytes) under the server's cursor ``key`` covers the search kind and
+    the values, so a client cannot forge one: nothing a client writes into ``_cursor`` is ever parsed.
+    """
+    payload = base64.urlsafe_b64encode(json.dumps([kind, *values], separators=(",", ":")).encode()).rstrip(b"=")
+    tag = hmac.new(key, payload, hashlib.sha256).digest()[:16]
+    return payload.decode() + "." + base64.urlsafe_b64encode(tag).decode().rstrip("=")
+
+
+def decode_cursor(key: bytes, raw: str, kind: str, arity: int) -> list[str]:
+    """Inverse of :func:`encode_cursor`; a forged, damaged or foreign cursor is a :class:`SearchError`."""
+    refused = SearchError("_cursor", "not a cursor issued by this server (use the Bundle's next link)")
+    if not isinstance(raw, str) or len(raw) > MAX_CURSOR_CHARS or not raw.isascii() or raw.count(".") != 1:
+        raise refused
+    payload, _, tag = raw.partition(".")
     try:
-        padded = raw + "=" * (-len(raw) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8"))
-    except (ValueError, UnicodeError, binascii.Error):
-        raise SearchError("_cursor", "not a cursor issued by this server (use the Bundle's next link)") from None
-    if not isinstance(value, list) or len(value) != arity + 1 or value[0] != kind:
+        given = base64.urlsafe_b64decode(tag + "=" * (-len(tag) % 4))
+    except (ValueError, binascii.Error):
+        raise refused from None
+    expected = hmac.new(key, payload.encode("ascii"), hashlib.sha256).digest()[:16]
+    if not hmac.compare_digest(given, expected):
+        raise refused
+    # Authentic: we wrote this JSON ourselves, so it parses and has the shape we gave it.
+    value = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    if value[0] != kind or len(value) != arity + 1:
         raise SearchError("_cursor", "not a cursor of this search (use the Bundle's next link)")
-    if not all(isinstance(v, str) for v in value[1:]):
-        raise SearchError("_cursor", "not a cursor issued by this server (use the Bundle's next link)")
     return value[1:]
 
 
-def check_known(params: list[tuple[str, str]], known: set[str], repeatable: set[str]) -> None:
-    """Refuse unknown or wrongly repeated parameters (strict handling, so a typo is not silently ignored)."""
+def check_known(params: list[tuple[str, str]], known: set[str], repeatable: set[str], *,
+                lenient: bool = False) -> list[str]:  # fmt: skip
+    """Refuse unknown or wrongly repeated parameters, or under ``lenient`` handling return the unknown names.
+
+    FHIR search (R4 §3.1.1.4, "Handling errors"): with ``Prefer: handling=strict`` an unknown parameter
+    is an error; with ``handling=lenient`` the server ignores it and says so in the Bundle.
+    """
     seen: set[str] = set()
+    ignored: list[str] = []
     for name, _ in params:
         if name not in known:
+            if lenient:
+                ignored.append(name)
+                continue
             raise SearchError(name, f"unknown search parameter; supported: {', '.join(sorted(known))}")
         if name in seen and name not in repeatable:
             raise SearchError(name, "given more than once")
         seen.add(name)
+    return ignored
+
+
+def date_condition(column: str, bound: DateBound) -> tuple:
+    """The SQL condition (``%s`` placeholders) and its values for one date bound on ``column``."""
+    conditions = {
+        "eq": (f"({column} >= %s AND {column} < %s)", bound.start, bound.end),
+        "ne": (f"({column} < %s OR {column} >= %s)", bound.start, bound.end),
+        "lt": (f"{column} < %s", bound.start),
+        "le": (f"{column} < %s", bound.end),
+        "gt": (f"{column} >= %s", bound.end),
+        "ge": (f"{column} >= %s", bound.start),
+    }
+    return conditions[bound.prefix]

@@ -53,8 +53,12 @@ def start_server(app, host: str = "127.0.0.1", port: int | None = None, *, log_l
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError(f"start_server(host): this helper binds loopback only, got {host!r}")
     port = free_loopback_port() if port is None else port
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=access_log,
-                            lifespan="on", timeout_graceful_shutdown=5)  # fmt: skip
+    from workbench.clinical.service._protocol import uvicorn_config
+
+    settings = getattr(getattr(app, "state", None), "config", None)
+    config = uvicorn_config(app, host=host, port=port, log_level=log_level, access_log=access_log,
+                            header_timeout_s=getattr(settings, "header_timeout_s", 10.0),
+                            keep_alive_s=getattr(settings, "keep_alive_s", 5))  # fmt: skip
     server = uvicorn.Server(config)
     # uvicorn installs signal handlers only in the main thread; in a worker thread it must not try.
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

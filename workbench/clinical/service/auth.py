@@ -10,7 +10,11 @@ carry it. What a token check refuses, and why:
   passed to the decoder has exactly one entry fixed by the key, so ``alg: none`` tokens and tokens
   HMAC-signed with an RSA public key (algorithm confusion) cannot pass;
 * ``exp`` in the past, wrong ``iss``/``aud``, missing required claims -> 401;
-* a valid token without the route's scope -> 403 (``insufficient_scope``).
+* a valid token without the route's scope -> 403 (``insufficient_scope``);
+* a token whose ``jti`` was revoked (``POST /auth/revoke``, RFC 7009), whose subject is no longer a
+  configured client, or whose ``ver`` claim names a secret since rotated -> 401 (:class:`TokenGate`,
+  checked on every request, after the signature);
+* a token of a client marked ``disabled`` -> 400 "Inactive user".
 
 Client secrets are stored as argon2id hashes only; an unknown client costs the same hash check as a
 known one so response times do not reveal which names exist.
@@ -27,7 +31,8 @@ import jwt
 
 from workbench.clinical.service.config import GRANTS, SCOPES, ClientRecord, ServiceConfig
 
-__all__ = ["AuthError", "OAuthError", "TokenClaims", "authenticate_client", "issue_token", "verify_token"]
+__all__ = ["AuthError", "ClientRegistry", "OAuthError", "TokenClaims", "TokenGate", "authenticate_client",
+           "issue_token", "verify_token"]
 
 
 class AuthError(Exception):
@@ -58,6 +63,7 @@ class TokenClaims:
     scopes: frozenset[str]
     expires_at: int
     token_id: str
+    version: str = ""
 
 
 _DUMMY_HASH: str | None = None
@@ -110,12 +116,14 @@ def authenticate_client(
     password: str | None = None,
     scope: str | None = None,
     authorization: str | None = None,
+    clients=None,
 ) -> tuple[ClientRecord, frozenset[str]]:
     """Check a token request (form fields or HTTP Basic); return the principal and the granted scopes.
 
     The granted scopes are the requested ones (all allowed ones when ``scope`` is empty); asking for a
     scope the principal does not hold is ``invalid_scope`` rather than a silent narrowing.
     """
+    clients = config.clients if clients is None else clients
     if grant_type not in GRANTS:
         raise OAuthError("unsupported_grant_type", f"grant_type must be one of {', '.join(GRANTS)}")
     basic = _basic_credentials(authorization)
@@ -124,15 +132,17 @@ def authenticate_client(
             client_id, client_secret = basic
         if not client_id or not client_secret:
             raise OAuthError("invalid_client", "client_id and client_secret are required", status=401)
-        record = config.clients.get(client_id)
+        record = clients.get(client_id)
         if not _verify_secret(record, client_secret) or record.grant != "client_credentials":
             raise OAuthError("invalid_client", "unknown client or wrong secret", status=401)
     else:
         if not username or not password:
             raise OAuthError("invalid_request", "username and password are required for the password grant")
-        record = config.clients.get(username)
+        record = clients.get(username)
         if not _verify_secret(record, password) or record.grant != "password":
             raise OAuthError("invalid_grant", "unknown user or wrong password")
+    if record.disabled:
+        raise OAuthError("invalid_grant", "Inactive user")
     requested = frozenset((scope or "").split())
     unknown = requested - set(SCOPES)
     if unknown:
@@ -144,8 +154,16 @@ def authenticate_client(
     return record, requested
 
 
-def issue_token(config: ServiceConfig, subject: str, scopes: frozenset[str], *, now: float | None = None) -> dict:
-    """Sign an access token; return the RFC 6749 §5.1 response body."""
+def issue_token(config: ServiceConfig, subject: str, scopes: frozenset[str], *, now: float | None = None,
+                version: str | None = None) -> dict:  # fmt: skip
+    """Sign an access token; return the RFC 6749 §5.1 response body.
+
+    ``version`` (default: the configured client's :attr:`ClientRecord.version`) is the ``ver`` claim that
+    ties the token to the client's current secret.
+    """
+    if version is None:
+        record = config.clients.get(subject)
+        version = record.version if record is not None else ""
     issued = int(time.time() if now is None else now)
     claims = {
         "iss": config.issuer,
@@ -156,6 +174,7 @@ def issue_token(config: ServiceConfig, subject: str, scopes: frozenset[str], *, 
         "exp": issued + config.token_ttl_s,
         "jti": secrets.token_hex(12),
         "scope": " ".join(sorted(scopes)),
+        "ver": version,
     }
     token = jwt.encode(claims, config.jwt_key.signing, algorithm=config.jwt_key.algorithm)
     return {
@@ -196,6 +215,7 @@ def verify_token(config: ServiceConfig, token: str) -> TokenClaims:
         scopes=frozenset(scope.split()),
         expires_at=int(claims["exp"]),
         token_id=str(claims.get("jti", "")),
+        version=str(claims.get("ver", "")),
     )
 
 
@@ -213,3 +233,102 @@ def require_scope(claims: TokenClaims, scope: str) -> None:
     """Raise :class:`AuthError` 403 unless the token grants ``scope``."""
     if scope not in claims.scopes:
         raise AuthError(403, "insufficient_scope", f"this request needs the scope {scope}")
+
+
+class ClientRegistry:
+    """The configured clients, re-read from their file when it changes (checked at most once a second).
+
+    Removing a client from the file, or rotating its secret, takes effect for tokens already issued:
+    :class:`TokenGate` looks every token's subject up here.
+    """
+
+    def __init__(self, clients, path: str | None = None, *, check_every_s: float = 1.0) -> None:
+        self._clients = dict(clients)
+        self._path = path
+        self._check_every_s = check_every_s
+        self._checked = 0.0
+        self._mtime = self._stat()
+
+    def _stat(self):
+        import os
+
+        if self._path is None:
+            return None
+        try:
+            st = os.stat(self._path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def _maybe_reload(self) -> None:
+        now = time.monotonic()
+        if self._path is None or now - self._checked < self._check_every_s:
+            return
+        self._checked = now
+        mtime = self._stat()
+        if mtime == self._mtime:
+            return
+        from workbench.clinical.service.config import load_clients_file
+
+        try:
+            fresh = load_clients_file(self._path) if mtime is not None else {}
+        except (OSError, ValueError):
+            return  # a half-written or broken file: keep the last good set rather than lock everyone out
+        self._clients, self._mtime = fresh, mtime
+
+    def replace(self, clients) -> None:
+        """Swap in a new set of clients (what a reload does; also for tests and admin tools)."""
+        self._clients = dict(clients)
+
+    def get(self, name: str) -> ClientRecord | None:
+        self._maybe_reload()
+        return self._clients.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+
+class TokenGate:
+    """Every check a bearer token passes on each request: signature and claims, then revocation.
+
+    Verified signatures are remembered (bounded, until the token expires) so a client's repeated token
+    costs one dictionary lookup; the revocation checks run every time regardless.
+    """
+
+    def __init__(self, config: ServiceConfig, registry: ClientRegistry, *, cache_size: int = 4096) -> None:
+        from collections import OrderedDict
+
+        self.config = config
+        self.registry = registry
+        self._cache: OrderedDict[str, TokenClaims] = OrderedDict()
+        self._cache_size = cache_size
+        self._revoked: dict[str, int] = {}
+
+    def verify(self, token: str) -> tuple[TokenClaims, ClientRecord]:
+        now = time.time()
+        claims = self._cache.get(token)
+        if claims is None or claims.expires_at + 5 < now:
+            claims = verify_token(self.config, token)
+            self._cache[token] = claims
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        if claims.token_id in self._revoked:
+            raise AuthError(401, "invalid_token", "the access token has been revoked")
+        record = self.registry.get(claims.subject)
+        if record is None:
+            raise AuthError(401, "invalid_token", "the token's client is no longer configured")
+        if claims.version != record.version:
+            raise AuthError(401, "invalid_token", "the client's secret was rotated; get a new token")
+        return claims, record
+
+    def revoke(self, claims: TokenClaims) -> None:
+        """Deny ``claims.token_id`` until the token would have expired anyway (then forget it)."""
+        now = int(time.time())
+        self._revoked = {jti: exp for jti, exp in self._revoked.items() if exp + 5 >= now}
+        self._revoked[claims.token_id] = claims.expires_at
+        for token, cached in list(self._cache.items()):
+            if cached.token_id == claims.token_id:
+                del self._cache[token]
+
+    def is_revoked(self, token_id: str) -> bool:
+        return token_id in self._revoked

@@ -16,6 +16,15 @@ provide it. Non-secret settings (token lifetime, page size limit, CORS origins) 
 ``WORKBENCH_FHIR_MAX_COUNT``   largest ``_count`` accepted (default 100)
 ``WORKBENCH_FHIR_MAX_BODY``    largest request body in bytes (default 65536)
 ``WORKBENCH_FHIR_POOL_SIZE``   database connections the service keeps (default 8)
+``WORKBENCH_FHIR_BASE_URL``    public base URL for every absolute link (``fullUrl``, ``next``,
+                               ``Location``); default: the address the server listens on. The
+                               ``Host`` header is never used to build a link.
+``WORKBENCH_FHIR_ALLOWED_HOSTS`` comma-separated ``Host`` names accepted (default: loopback names
+                               and the base URL's host); others get 400
+``WORKBENCH_FHIR_AUDIT_LOG``   JSONL audit file (default: the ``workbench.fhir.audit`` logger)
+=============================  =================================================================
+
+A client entry may carry ``"disabled": true``: its tokens then get 400 "Inactive user".
 ``WORKBENCH_LAKE``             feature-lake path; when set, POSTed vitals flow into it (then the
                                pseudonymization key of ``workbench.clinical.load_key`` is needed too)
 =============================  =================================================================
@@ -138,6 +147,14 @@ class ClientRecord:
     grant: str
     secret_hash: str = field(repr=False)
     scopes: frozenset[str]
+    disabled: bool = False
+
+    @property
+    def version(self) -> str:
+        """Changes whenever the secret is rotated: tokens carry it, so rotation invalidates old tokens."""
+        import hashlib
+
+        return hashlib.sha256(self.secret_hash.encode("utf-8")).hexdigest()[:16]
 
 
 def hash_secret(secret: str) -> str:
@@ -169,8 +186,35 @@ def _parse_clients(data: object, origin: str) -> dict[str, ClientRecord]:
         scopes = entry.get("scopes")
         if not isinstance(scopes, list) or not scopes or any(s not in SCOPES for s in scopes):
             raise ValueError(f"{where}: scopes must be a non-empty list drawn from {sorted(SCOPES)}, got {scopes!r}")
-        clients[name] = ClientRecord(name=name, grant=grant, secret_hash=secret_hash, scopes=frozenset(scopes))
+        disabled = entry.get("disabled", False)
+        if not isinstance(disabled, bool):
+            raise ValueError(f"{where}: disabled must be true or false, got {disabled!r}")
+        clients[name] = ClientRecord(name=name, grant=grant, secret_hash=secret_hash, scopes=frozenset(scopes),
+                                     disabled=disabled)  # fmt: skip
     return clients
+
+
+def clients_file(env: Mapping[str, str] | None = None) -> Path | None:
+    """The file the clients come from (so the service can reload it), or None when they come from the env."""
+    env = os.environ if env is None else env
+    if env.get(CLIENTS_ENV):
+        return None
+    if env.get(CLIENTS_FILE_ENV):
+        return Path(env[CLIENTS_FILE_ENV]).expanduser()
+    return DEFAULT_CLIENTS_FILE if DEFAULT_CLIENTS_FILE.is_file() else None
+
+
+def load_clients_file(path: Path) -> dict[str, ClientRecord]:
+    """Parse one clients file (used again by the service when the file changes)."""
+    return _parse_clients_text(Path(path).read_text(encoding="utf-8"), str(path))
+
+
+def _parse_clients_text(text: str, origin: str) -> dict[str, ClientRecord]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{origin}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    return _parse_clients(data, origin)
 
 
 def load_clients(env: Mapping[str, str] | None = None) -> dict[str, ClientRecord]:
@@ -191,11 +235,7 @@ def load_clients(env: Mapping[str, str] | None = None) -> dict[str, ClientRecord
             "  workbench clinical add-client NAME --scope system/Patient.read --scope system/Observation.read\n"
             f"(writes {DEFAULT_CLIENTS_FILE}, git-ignored), or set ${CLIENTS_ENV} / ${CLIENTS_FILE_ENV}."
         )
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{origin}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    return _parse_clients(data, origin)
+    return _parse_clients_text(text, origin)
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -224,6 +264,15 @@ def _cors_origins(raw: str) -> tuple[str, ...]:
     return origins
 
 
+def _base_url(raw: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"$WORKBENCH_FHIR_BASE_URL: expected scheme://host[:port][/path], got {raw!r}")
+    return raw.strip().rstrip("/")
+
+
 @dataclass(frozen=True)
 class ServiceConfig:
     """Everything :func:`create_app` needs. Build it with :meth:`from_env` or directly in tests.
@@ -244,6 +293,19 @@ class ServiceConfig:
     lake_path: str | None = None
     pseudonym_key: bytes | None = field(default=None, repr=False)
     pool_size: int = 8
+    public_base_url: str | None = None
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
+    clients_file: str | None = None
+    audit_log: str | None = None
+    max_json_depth: int = 64
+    header_timeout_s: float = 10.0
+    keep_alive_s: int = 5
+    login_max_failures: int = 5  # per principal name, before lockout with exponential back-off
+    address_max_failures: int = 20  # per client address
+    lockout_base_s: float = 2.0
+    hash_workers: int = 2  # threads that may run argon2 at once
+    hash_queue: int = 16  # token requests that may wait for one; more get 429 at once
+    default_handling: str = "strict"  # Prefer: handling=... when the client sends none
 
     def __post_init__(self) -> None:
         if not isinstance(self.pg_url, str) or not self.pg_url.startswith(("postgresql://", "postgres://")):
@@ -255,6 +317,12 @@ class ServiceConfig:
         if not 10 <= self.token_ttl_s <= 3600:
             raise ValueError("ServiceConfig(token_ttl_s): keep access tokens short-lived, 10..3600 seconds")
         _cors_origins(",".join(self.cors_origins))
+        if self.public_base_url is not None:
+            object.__setattr__(self, "public_base_url", _base_url(self.public_base_url))
+        if self.default_handling not in ("strict", "lenient"):
+            raise ValueError("ServiceConfig(default_handling): expected 'strict' or 'lenient'")
+        if not 8 <= self.max_json_depth <= 256:
+            raise ValueError("ServiceConfig(max_json_depth): expected 8..256 (FHIR resources nest about 10 deep)")
         if self.lake_path and not self.pseudonym_key:
             raise ValueError("ServiceConfig: lake_path is set but pseudonym_key is not (the lake keys patients by pseudonym)")
 
@@ -278,7 +346,13 @@ class ServiceConfig:
             max_body_bytes=_positive_int(env, "WORKBENCH_FHIR_MAX_BODY", 65536),
             lake_path=env.get("WORKBENCH_LAKE") or None,
             pool_size=_positive_int(env, "WORKBENCH_FHIR_POOL_SIZE", 8),
+            public_base_url=env.get("WORKBENCH_FHIR_BASE_URL") or None,
+            clients_file=str(clients_file(env)) if clients_file(env) else None,
+            audit_log=env.get("WORKBENCH_FHIR_AUDIT_LOG") or None,
         )
+        hosts = env.get("WORKBENCH_FHIR_ALLOWED_HOSTS", "")
+        if hosts.strip():
+            values["allowed_hosts"] = tuple(h.strip().lower() for h in hosts.split(",") if h.strip())
         if values["lake_path"] and "pseudonym_key" not in overrides:
             # The lake flow writes under the patient's pseudonym, which needs the key the data were loaded with.
             from workbench.clinical.pseudonym import load_key
