@@ -138,8 +138,14 @@ class CommitLog:
         return head
 
     def next_id(self) -> int:
+        # Ids of commits that `lake check --repair` moved to quarantine/ are never reused either: a reader
+        # that cached such a commit by id must not mistake a new commit for it.
         ids = self.listed_ids()
-        return ids[-1] + 1 if ids else 1
+        q = self.path("quarantine", COMMITS)
+        if self.fs.exists(q):
+            ids += [int(n[:-5]) for n in (p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(q, detail=False))
+                    if n.endswith(".json") and n[:-5].isdigit()]
+        return max(ids) + 1 if ids else 1
 
     def commits_after(self, commit_id: int) -> list[dict]:
         return self._scan([i for i in self.listed_ids() if i > commit_id])
