@@ -26,6 +26,7 @@ import os
 import socket
 import time as _time
 import uuid
+import warnings
 import weakref
 
 READERS = "readers"
@@ -91,10 +92,16 @@ class ReaderLease:
             return
         self._pins.append(rel)
         del self._pins[:-PIN_LIMIT]
-        self._write()
+        try:
+            self._write()
+        except OSError as exc:
+            # A full or read-only disk must not stop reads; the cost is that vacuum cannot see this reader.
+            warnings.warn(f"lake {self.log.url}: could not write reader lease ({exc}); a concurrent vacuum may "
+                          f"remove what this reader has open", RuntimeWarning, stacklevel=4)
         if self.log.fs.exists(self.log.path(tombstone_rel(rel))):
             self._pins.remove(rel)
-            self._write()
+            with contextlib.suppress(OSError):
+                self._write()
             raise VersionRetired(rel)
 
     def close(self) -> None:

@@ -48,6 +48,9 @@ def vacuum(lake, keep_versions: int) -> list[str]:
                     fs.rm(p, recursive=True)
                     removed.append(rel)
         # Window versions: tombstone first, then read the leases, then delete the unpinned (see _leases).
+        # A version no commit ever named (a killed writer's) cannot be pinned and goes at once, which also
+        # lets vacuum free a full disk before it needs room for tombstones (empty files: inodes only).
+        ever_named = {rel for c in commits for rel in c["windows"].values()}
         candidates = []
         for w in WINDOWS:
             base = log.path("windows", w)
@@ -55,11 +58,16 @@ def vacuum(lake, keep_versions: int) -> list[str]:
                 continue
             for p in fs.ls(base, detail=False):
                 rel = f"windows/{w}/{_name(p)}"
-                if rel not in referenced:
-                    fs.makedirs(log.path(TOMBSTONES, w), exist_ok=True)
-                    fs.pipe_file(log.path(tombstone_rel(rel)), b"retired by vacuum")
-                    candidates.append((rel, p))
-                    lake._versions.pop(rel, None)
+                if rel in referenced:
+                    continue
+                lake._versions.pop(rel, None)
+                if rel not in ever_named:
+                    fs.rm(p, recursive=True)
+                    removed.append(rel)
+                    continue
+                fs.makedirs(log.path(TOMBSTONES, w), exist_ok=True)
+                fs.touch(log.path(tombstone_rel(rel)))
+                candidates.append((rel, p))
         if candidates:
             pinned = live_pins(log) - set(lake._lease._pins)  # our own pins are ours to drop
             for rel, p in candidates:

@@ -295,9 +295,12 @@ class WriterLock:
             except BlockingIOError:
                 os.close(fd)
                 self._refuse()
+            try:
+                with open(self.log.path("LOCK.holder"), "w") as f:
+                    f.write(holder)
+            except OSError:
+                pass  # a full disk: the holder text is only for messages; the flock is the lock
             self._fd = fd
-            with open(self.log.path("LOCK.holder"), "w") as f:
-                f.write(holder)
         else:
             if self.log.fs.exists(self.log.path("LOCK")):
                 self._refuse()
