@@ -174,6 +174,26 @@ def test_derived_values_are_independent_of_arrival_order(tmp_path, run_between):
     assert backward.equals(forward)
 
 
+def surplus(inputs: pl.DataFrame) -> pl.DataFrame:
+    """a - b when positive, else no value."""
+    d = pl.col(A) - pl.col(B).fill_null(0.0)
+    return inputs.select("key", "time", pl.when(d > 0).then(d).otherwise(None).alias(OUT))
+
+
+@pytest.mark.parametrize("order", ["a first", "b first"])
+def test_a_recomputed_null_output_clears_the_stored_value(tmp_path, order):
+    lake = FeatureLake.open(tmp_path / "lake")
+    for name in (A, B, OUT):
+        lake.register_feature(name, "float")
+    lake.register_function(SUM_FN, surplus, [A, B], [OUT])
+    batches = [pl.DataFrame({"customer": ["a"], "time": [D(2026, 1, 1)], A: [10.0]}),
+               pl.DataFrame({"customer": ["a"], "time": [D(2026, 1, 1)], B: [20.0]})]
+    for b in batches if order == "a first" else batches[::-1]:
+        lake.write(b)
+        lake.run_pending()
+    assert lake.get(EventKey({"customer": "a"}), OUT) is None  # 10 - 20 is no value, in either order
+
+
 def test_run_pending_agrees_with_backfill(tmp_path):
     days = demo.telecom_days(6, 5, seed=3, missing=0.3)
     shuffled = days.sample(fraction=1.0, shuffle=True, seed=4)

@@ -421,7 +421,8 @@ class FeatureLake:
         kid_to_kidx[old["__kid"].to_numpy()] = old["__kidx"].to_numpy()
         kid_to_kidx[fresh["__kid"].to_numpy()] = k0 + np.arange(fresh.height)
         digest_by_kid = keys_in.sort("__kid")["__digest"]
-        all_t = np.concatenate([u["__t"].to_numpy() for u in updates.values()])
+        # Cells to clear (null values) never add a time column: an absent time has nothing to clear.
+        all_t = np.concatenate([u.filter(pl.col("value").is_not_null())["__t"].to_numpy() for u in updates.values()])
         times = np.union1d(base.times, all_t).astype(np.int64)
         shape = (len(keys), len(times))
         same_shape = shape == (k0, t0)
@@ -446,11 +447,17 @@ class FeatureLake:
                 kidx = kid_to_kidx[kid]
                 t_ns = u["__t"].to_numpy()
                 tidx = np.searchsorted(times, t_ns)
-                new = self._encode(out, feat, dtype, u["value"])
+                # A null value (only function outputs carry them) clears the cell: a recomputed output that
+                # is now "no value" must not keep the value an earlier computation stored.
+                clear = u["value"].is_null().to_numpy()
+                new = empty(dtype, len(u))
+                if (~clear).any():
+                    new[~clear] = self._encode(out, feat, dtype, u["value"].filter(~clear))
                 before = arr[kidx, tidx]
-                diff = ~valid_mask(dtype, before) | (before != new)
+                had = valid_mask(dtype, before)
+                diff = np.where(clear, had, ~had | (before != new))
                 arr[kidx, tidx] = new
-                written += len(new)
+                written += int((~clear).sum())
                 changed += int(diff.sum())
                 if diff.any():
                     deltas.append(pl.DataFrame({
@@ -660,10 +667,13 @@ class FeatureLake:
         t = t.join(keys.select("__digest", "__kid"), left_on="key", right_on="__digest", how="left")
         updates = {}
         for feat in spec.outputs:
-            g = t.select("__row", "__kid", "__t", pl.col(feat).alias("value")).filter(pl.col("value").is_not_null())
-            g = coerce_values(g, reg.feature(feat), problems)
+            cells = t.select("__row", "__kid", "__t", pl.col(feat).alias("value"))
+            g = coerce_values(cells.filter(pl.col("value").is_not_null()), reg.feature(feat), problems)
             if g is not None:
-                updates[feat] = g.unique(subset=["__kid", "__t"], keep="last").select("__kid", "__t", "value")
+                # null outputs are kept as nulls: they clear what an earlier computation stored there
+                nulls = cells.filter(pl.col("value").is_null()).with_columns(pl.lit(None, g.schema["value"]).alias("value"))
+                updates[feat] = (pl.concat([g.select(nulls.columns), nulls]).unique(subset=["__kid", "__t"], keep="last")
+                                 .select("__kid", "__t", "value"))
         if problems:
             raise LakeValidationError(problems)
         return keys, updates
