@@ -8,6 +8,7 @@ import io
 import re
 import threading
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -26,9 +27,21 @@ from workbench.lake._registry import (
     check_feature_name,
     check_function_name,
 )
+from workbench.errors import UserError
+from workbench.lake._errors import LakeIntegrityError
+from workbench.lake._leases import ReaderLease, VersionRetired
 from workbench.lake._router import invoke
-from workbench.lake._store import CommitLog, WriterLock
-from workbench.lake._validate import LakeValidationError, coerce_values, key_table, prepare_frame, time_to_ns
+from workbench.lake._store import CommitLog, WriterLock, fsync_tree
+from workbench.lake._validate import (
+    TIME_RANGE_TEXT,
+    LakeValidationError,
+    coerce_values,
+    instant_ns,
+    key_table,
+    out_of_range_rows,
+    prepare_frame,
+    time_to_ns,
+)
 from workbench.lake._window import (
     WindowData,
     components_frame,
@@ -47,28 +60,26 @@ def _duration_ns(value, argname: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, _dt.timedelta):
-        return int(round(value.total_seconds() * 1e9))
-    if isinstance(value, np.timedelta64):
-        return int(value.astype("timedelta64[ns]").astype(np.int64))
-    if isinstance(value, str) and (m := _DURATION.match(value)):
-        return int(float(m[1]) * _UNIT_NS[m[2]])
-    raise TypeError(f"{argname}={value!r}; expected a datetime.timedelta or text like '7d', '12h', '30m'")
+        ns = int(round(value.total_seconds() * 1e9))
+    elif isinstance(value, np.timedelta64):
+        ns = int(value.astype("timedelta64[ns]").astype(np.int64))
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        ns = int(float(m[1]) * _UNIT_NS[m[2]])
+    else:
+        raise TypeError(f"{argname}={value!r}; expected a datetime.timedelta or text like '7d', '12h', '30m'")
+    if ns < 0:
+        raise UserError(f"{argname}={value!r} is negative; a time-to-live is how far back a value may be, "
+                        f"pass a positive duration such as '7d' (or None for no limit)")
+    return ns
 
 
-def _instant_ns(value, argname: str) -> int | None:
+_instant_ns = instant_ns
+
+
+def _names(value) -> tuple:
     if value is None:
-        return None
-    if isinstance(value, _dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
-        return int(np.datetime64(value, "ns").astype(np.int64))
-    if isinstance(value, _dt.date):
-        return int(np.datetime64(value, "ns").astype(np.int64))
-    if isinstance(value, np.datetime64):
-        return int(value.astype("datetime64[ns]").astype(np.int64))
-    if isinstance(value, str):
-        return int(np.datetime64(value, "ns").astype(np.int64))
-    raise TypeError(f"{argname}={value!r}; expected a datetime, date, numpy datetime64 or ISO text")
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 @dataclass
@@ -120,17 +131,23 @@ class FeatureLake:
         self._log = CommitLog(self.url)
         self._lock = WriterLock(self._log)
         self._versions: dict[str, WindowData] = {}
+        self._lease = ReaderLease(self._log)
         self._callables: dict[str, Callable] = {}  # function name -> callable bound in this process
         self._mutex = threading.RLock()
 
     @classmethod
-    def open(cls, path, client=None) -> "FeatureLake":
+    def open(cls, path, client=None, *, force_new: bool = False) -> "FeatureLake":
         """Open the lake at ``path`` (a local directory or any fsspec URL), creating it when missing.
 
         ``client``: a ``dask.distributed.Client`` or a scheduler address (``"tcp://host:8786"``); with
         one, function calls (``run_pending``) and backfills run as tasks on its cluster.  Functions registered with a re-importable callable
         (a module-level function) are bound again automatically; others must be registered again in
         each new process before ``run_pending`` can call them.
+
+        A damaged newest commit is skipped with a :class:`LakeIntegrityWarning` (``lake.skipped_commits``
+        lists what was passed over).  When ``path`` holds lake data but no readable commit, open refuses
+        with :class:`LakeIntegrityError` rather than start an empty lake over it; ``force_new=True``
+        starts one anyway (the old objects stay on disk until ``vacuum``).
         """
         if not isinstance(path, (str,)) and not hasattr(path, "__fspath__"):
             raise TypeError(f"path must be a directory path or fsspec URL, got {type(path).__name__}")
@@ -144,9 +161,41 @@ class FeatureLake:
         if lake._log.head() is None:
             with lake._lock:
                 if lake._log.head() is None:
+                    leftovers = lake._leftover_data()
+                    if leftovers and not force_new:
+                        raise LakeIntegrityError(
+                            f"{lake.url} holds lake data ({', '.join(leftovers[:3])}) but no readable commit; "
+                            f"refusing to start a new lake over it. Pass force_new=True to start one anyway",
+                            url=lake.url)
                     lake._publish(operation="create", registry=Registry(), windows={}, deltas=None, n_deltas=0,
                                   processed_through=0, parent=None)
         return lake
+
+    def _leftover_data(self) -> list[str]:
+        found = [f"commits/{p.rstrip('/').rsplit('/', 1)[-1]}" for p in
+                 self._log.fs.ls(self._log.path("commits"), detail=False)
+                 if not p.rstrip("/").rsplit("/", 1)[-1].startswith(".")]
+        for d in ("windows", "deltas"):
+            if self._log.fs.exists(self._log.path(d)):
+                found += [f"{d}/{p.rstrip('/').rsplit('/', 1)[-1]}" for p in self._log.fs.ls(self._log.path(d), detail=False)]
+        return found
+
+    @property
+    def skipped_commits(self) -> dict[str, str]:
+        """Commit files passed over as damaged (file -> why); empty for a healthy lake."""
+        self._log.head()
+        return dict(self._log.skipped)
+
+    def close(self) -> None:
+        """Drop this object's reader lease (also done when it is garbage-collected or the process ends)."""
+        self._lease.close()
+        self._versions.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     # ---- state -------------------------------------------------------------------------------------
     def _head(self) -> dict:
@@ -160,12 +209,20 @@ class FeatureLake:
     @property
     def registry(self) -> Registry:
         """The registry as of the latest commit (functions bound to callables of this process)."""
-        reg = Registry.from_json(self._head()["registry"])
+        reg = self._registry_of(self._head())
         funcs = {}
         for name, spec in reg.functions.items():
             fn = self._callables.get(name)
             funcs[name] = FunctionSpec(**{**spec.__dict__, "fn": fn}) if fn is not None else spec
         return Registry(reg.features, funcs)
+
+    def _registry_of(self, head: dict) -> Registry:
+        try:
+            return Registry.from_json(head["registry"])
+        except Exception as exc:  # noqa: BLE001 - a malformed entry in a checksummed commit is damage too
+            raise LakeIntegrityError(f"commit {head.get('id')}: its registry cannot be read "
+                                     f"({type(exc).__name__}: {exc})", url=self.url,
+                                     file=self._log.commit_file(head.get("id", 0))) from None
 
     @property
     def version(self) -> int:
@@ -177,16 +234,35 @@ class FeatureLake:
         if rel is None:
             return WindowData.empty()
         if rel not in self._versions:
+            if self._lock._depth == 0:
+                # A reader pins before it reads (VersionRetired if vacuum is retiring it); a writer needs
+                # no pin, since vacuum takes the writer lock.
+                self._lease.pin(rel)
             # Window versions are immutable, so a cached copy never goes stale; keep a few.
             if len(self._versions) > 8:
                 self._versions.pop(next(iter(self._versions)))
-            self._versions[rel] = WindowData.open(self._log.url_of(rel))
+            self._versions[rel] = WindowData.open(self._log.url_of(rel), head.get("manifests", {}).get(rel),
+                                                  window=window, lake_url=self.url)
         return self._versions[rel]
 
-    def _publish(self, *, operation, registry, windows, deltas, n_deltas, processed_through, parent, extra=None):
+    def _snapshot(self, window: str) -> tuple[dict, WindowData]:
+        """The head and its version of ``window``, pinned; read again if vacuum retires it meanwhile."""
+        for _ in range(8):
+            head = self._head()
+            try:
+                return head, self._window(head, window)
+            except VersionRetired:
+                self._log._head_cache = None
+        raise RuntimeError(f"window {window!r} kept being vacuumed while it was opened; try again")
+
+    def _publish(self, *, operation, registry, windows, deltas, n_deltas, processed_through, parent, extra=None,
+                 manifests=None):
         head = self._log.head(fresh=True)
+        # Each window version's metadata checksums travel with every commit that names the version.
+        known = {**((head or {}).get("manifests") or {}), **(manifests or {})}
         commit = {
-            "id": (head["id"] + 1) if head else 1,
+            # Above every file present, damaged ones included, so no damaged file is ever overwritten.
+            "id": self._log.next_id(),
             "parent": parent,
             "operation": operation,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"),
@@ -195,6 +271,7 @@ class FeatureLake:
             "deltas": deltas,
             "n_deltas": n_deltas,
             "processed_through": processed_through,
+            "manifests": {rel: known[rel] for rel in windows.values() if rel in known},
             **(extra or {}),
         }
         self._before_publish(commit)
@@ -233,9 +310,15 @@ class FeatureLake:
         spec = FeatureSpec(name, dtype, unit, description, categories)
         with self.writing():
             head = self._head()
-            reg = Registry.from_json(head["registry"])
+            reg = self._registry_of(head)
             if reg.features.get(name) == spec:
                 return spec
+            old = reg.features.get(name)
+            new = reg.with_feature(spec)  # refuses a dtype change
+            if old is not None and old.unit != spec.unit:
+                raise UserError(
+                    f"feature {name!r} is registered with unit={old.unit!r}, not {unit!r}; stored values keep "
+                    f"their unit, so register the new unit under a new name (e.g. a _v2 suffix)")
             new = reg.with_feature(spec)
             self._publish(operation="register_feature", registry=new, windows=head["windows"], deltas=None,
                           n_deltas=0, processed_through=head["processed_through"], parent=head["id"],
@@ -285,7 +368,7 @@ class FeatureLake:
                             callable_ref=callable_ref(fn) if fn is not None else None, http=http)
         with self.writing():
             head = self._head()
-            reg = Registry.from_json(head["registry"])
+            reg = self._registry_of(head)
             old = reg.functions.get(name)
             if old is None or old.to_json() != spec.to_json():
                 new = reg.with_function(spec)
@@ -309,9 +392,13 @@ class FeatureLake:
         batch raises :class:`LakeValidationError` (a ValueError) naming the offending rows and the lake
         is unchanged.  Writing the same batch twice changes nothing (no new commit, no deltas).
         """
+        reserved = [c for c in (*_names(entities), *_names(context), *_names(attributes)) if c in ("key", "time")]
+        if reserved:
+            raise UserError(f"key column(s) {reserved} use a reserved name: function inputs already carry 'key' "
+                            f"(the digest) and 'time' (the window time); rename the column, e.g. to 'time_of_day'")
         with self.writing():
             head = self._head()
-            reg = Registry.from_json(head["registry"])
+            reg = self._registry_of(head)
             batch = prepare_frame(frame, reg, window, entities, time, context, attributes)
             commit, stats = self._commit_updates(head, reg, {window: batch}, operation="write")
         return WriteReport(commit["id"] if commit else None, window, stats["written"], stats["changed"],
@@ -334,7 +421,8 @@ class FeatureLake:
         kid_to_kidx[old["__kid"].to_numpy()] = old["__kidx"].to_numpy()
         kid_to_kidx[fresh["__kid"].to_numpy()] = k0 + np.arange(fresh.height)
         digest_by_kid = keys_in.sort("__kid")["__digest"]
-        all_t = np.concatenate([u["__t"].to_numpy() for u in updates.values()])
+        # Cells to clear (null values) never add a time column: an absent time has nothing to clear.
+        all_t = np.concatenate([u.filter(pl.col("value").is_not_null())["__t"].to_numpy() for u in updates.values()])
         times = np.union1d(base.times, all_t).astype(np.int64)
         shape = (len(keys), len(times))
         same_shape = shape == (k0, t0)
@@ -359,11 +447,17 @@ class FeatureLake:
                 kidx = kid_to_kidx[kid]
                 t_ns = u["__t"].to_numpy()
                 tidx = np.searchsorted(times, t_ns)
-                new = self._encode(out, feat, dtype, u["value"])
+                # A null value (only function outputs carry them) clears the cell: a recomputed output that
+                # is now "no value" must not keep the value an earlier computation stored.
+                clear = u["value"].is_null().to_numpy()
+                new = empty(dtype, len(u))
+                if (~clear).any():
+                    new[~clear] = self._encode(out, feat, dtype, u["value"].filter(~clear))
                 before = arr[kidx, tidx]
-                diff = ~valid_mask(dtype, before) | (before != new)
+                had = valid_mask(dtype, before)
+                diff = np.where(clear, had, ~had | (before != new))
                 arr[kidx, tidx] = new
-                written += len(new)
+                written += int((~clear).sum())
                 changed += int(diff.sum())
                 if diff.any():
                     deltas.append(pl.DataFrame({
@@ -395,7 +489,7 @@ class FeatureLake:
                         processed_through: int | None = None):
         windows = dict(head["windows"])
         all_deltas, stats = [], {"written": 0, "changed": 0, "new_keys": 0}
-        new_versions = {}
+        new_versions, manifests = {}, {}
         for window, batch in updates_by_window.items():
             if not batch[1]:
                 continue
@@ -405,8 +499,10 @@ class FeatureLake:
                 stats[k] += s[k]
             if deltas:
                 rel = self._log.new_object_name(f"windows/{window}", head["id"] + 1, ".zarr")
-                merged.write(self._log.url_of(rel))
-                merged.url = self._log.url_of(rel)
+                manifests[rel] = merged.write(self._log.url_of(rel))
+                if self._log.local:
+                    fsync_tree(self._log.path(rel))  # data reaches the disk before the commit naming it
+                merged.url, merged.window, merged.lake_url = self._log.url_of(rel), window, self.url
                 windows[window] = rel
                 new_versions[rel] = merged
                 all_deltas.extend(deltas)
@@ -421,10 +517,12 @@ class FeatureLake:
             buf = io.BytesIO()
             table.write_parquet(buf)
             self._log.write_bytes_atomic(delta_rel, buf.getvalue())
+            delta_crc = f"{zlib.crc32(buf.getvalue()):08x}"
         commit = self._publish(operation=operation, registry=reg, windows=windows, deltas=delta_rel, n_deltas=n,
                                processed_through=head["processed_through"] if processed_through is None
-                               else processed_through, parent=head["id"],
-                               extra={"summary": {k: int(v) for k, v in stats.items()}})
+                               else processed_through, parent=head["id"], manifests=manifests,
+                               extra={"summary": {k: int(v) for k, v in stats.items()},
+                                      **({"deltas_crc": delta_crc} if delta_rel else {})})
         self._versions.update(new_versions)
         return commit, stats
 
@@ -436,12 +534,28 @@ class FeatureLake:
         frames = []
         for c in self._log.commits_after(after):
             if c["deltas"]:
-                with self._log.fs.open(self._log.path(c["deltas"]), "rb") as f:
-                    frames.append(pl.read_parquet(f).with_columns(pl.lit(c["id"], pl.Int64).alias("commit")))
+                frames.append(self._read_deltas(c).with_columns(pl.lit(c["id"], pl.Int64).alias("commit")))
         if not frames:
             return pl.DataFrame(schema={"key": pl.String, "window": pl.String, "feature": pl.String,
                                         "time": pl.Datetime("ns"), "commit": pl.Int64})
         return pl.concat(frames)
+
+    def _read_deltas(self, commit: dict) -> pl.DataFrame:
+        rel = commit["deltas"]
+        try:
+            raw = self._log.fs.cat_file(self._log.path(rel))
+        except FileNotFoundError:
+            raise LakeIntegrityError(f"delta file {rel} named by commit {commit['id']} is missing", url=self.url,
+                                     file=rel) from None
+        want = commit.get("deltas_crc")
+        if want is not None and f"{zlib.crc32(raw):08x}" != want:
+            raise LakeIntegrityError(f"delta file {rel} of commit {commit['id']} fails its checksum", url=self.url,
+                                     file=rel)
+        try:
+            return pl.read_parquet(io.BytesIO(raw))
+        except Exception as exc:  # noqa: BLE001 - unreadable parquet is damage
+            raise LakeIntegrityError(f"delta file {rel} of commit {commit['id']} cannot be read ({exc})",
+                                     url=self.url, file=rel) from None
 
     def _resolve_inputs(self, spec: FunctionSpec, data: WindowData, targets: pl.DataFrame) -> pl.DataFrame:
         """Feature resolver: for each (key, time) target, every input's latest value at or before time."""
@@ -461,6 +575,36 @@ class FeatureLake:
             vals, ok = gather(data, feat, kidx, t_ns, spec.ttl_ns)
             cols.append(to_series(feat, dtype, vals, ok, data.categories.get(feat)))
         return pl.DataFrame(cols)
+
+    @staticmethod
+    def _affected_targets(spec: FunctionSpec, data: WindowData, changed: pl.DataFrame) -> pl.DataFrame:
+        """The (key, window time) cells whose output a change of ``spec``'s inputs can alter.
+
+        Semantics: the output at (key, T) is ``fn`` of the inputs as of T (latest at or before T, within
+        ttl), at every T where the key has some input value -- what :meth:`backfill` computes.  A value
+        arriving at t therefore changes the outputs at t and at every later T up to t + ttl, so those are
+        recomputed too; that makes the result independent of the order in which batches arrive."""
+        cells = changed.select("key", pl.col("time").cast(pl.Datetime("ns"))).unique()
+        per_key = cells.group_by("key").agg(pl.col("time").cast(pl.Int64).min().alias("t0"),
+                                            pl.col("time").cast(pl.Int64).max().alias("t1"))
+        kidx = per_key.join(data.key_index(), left_on="key", right_on="__digest", how="left",
+                            maintain_order="left")["__kidx"]
+        per_key = per_key.with_columns(kidx.alias("__kidx")).filter(pl.col("__kidx").is_not_null())
+        extra = []
+        if per_key.height and data.shape[1]:
+            rows = per_key["__kidx"].to_numpy()
+            present = np.zeros((len(rows), data.shape[1]), dtype=bool)
+            for feat in spec.inputs:
+                if feat in data.dtypes:
+                    present |= valid_mask(data.dtypes[feat], data.raw(feat)[rows])
+            t0 = per_key["t0"].to_numpy()
+            later = data.times[None, :] >= t0[:, None]
+            if spec.ttl_ns is not None:
+                later &= data.times[None, :] <= per_key["t1"].to_numpy()[:, None] + spec.ttl_ns
+            ki, ti = np.nonzero(present & later)
+            extra.append(pl.DataFrame({"key": per_key["key"].gather(ki),
+                                       "time": pl.Series(data.times[ti]).cast(pl.Datetime("ns"))}))
+        return pl.concat([cells, *extra]).unique().sort("key", "time")
 
     def _target(self, spec: FunctionSpec):
         if spec.http is not None:
@@ -509,7 +653,10 @@ class FeatureLake:
         if unknown.height:
             problems.append((f"function {spec.name!r} returned keys it was not given", unknown["__row"].to_list()))
         t = out.with_columns(time_to_ns(out, "time", "time").alias("__t"))
-        nulls = t.filter(pl.col("__t").is_null())["__row"].to_list()
+        outside = out_of_range_rows(t, "time", "__t")
+        if outside:
+            problems.append((f"function {spec.name!r} returned times outside {TIME_RANGE_TEXT}", outside))
+        nulls = t.filter(pl.col("time").is_null())["__row"].to_list()
         if nulls:
             problems.append((f"function {spec.name!r} returned null times", nulls))
         if problems:
@@ -520,10 +667,13 @@ class FeatureLake:
         t = t.join(keys.select("__digest", "__kid"), left_on="key", right_on="__digest", how="left")
         updates = {}
         for feat in spec.outputs:
-            g = t.select("__row", "__kid", "__t", pl.col(feat).alias("value")).filter(pl.col("value").is_not_null())
-            g = coerce_values(g, reg.feature(feat), problems)
+            cells = t.select("__row", "__kid", "__t", pl.col(feat).alias("value"))
+            g = coerce_values(cells.filter(pl.col("value").is_not_null()), reg.feature(feat), problems)
             if g is not None:
-                updates[feat] = g.unique(subset=["__kid", "__t"], keep="last").select("__kid", "__t", "value")
+                # null outputs are kept as nulls: they clear what an earlier computation stored there
+                nulls = cells.filter(pl.col("value").is_null()).with_columns(pl.lit(None, g.schema["value"]).alias("value"))
+                updates[feat] = (pl.concat([g.select(nulls.columns), nulls]).unique(subset=["__kid", "__t"], keep="last")
+                                 .select("__kid", "__t", "value"))
         if problems:
             raise LakeValidationError(problems)
         return keys, updates
@@ -568,8 +718,7 @@ class FeatureLake:
                         spec = reg.function(fname)
                         if not changed & set(spec.inputs):
                             continue
-                        targets = (wd.filter(pl.col("feature").is_in(list(spec.inputs))).select("key", "time")
-                                   .unique().sort("key", "time"))
+                        targets = self._affected_targets(spec, data, wd.filter(pl.col("feature").is_in(list(spec.inputs))))
                         calls.append((spec, window, self._resolve_inputs(spec, data, targets)))
                 results = self._route(calls)
                 batches: dict[str, list] = {}
@@ -664,9 +813,8 @@ class FeatureLake:
 
     def key(self, digest: str, window: str | None = None) -> EventKey:
         """Reverse lookup: the EventKey whose digest is ``digest`` (searched in one or all windows)."""
-        head = self._head()
-        for w in [window] if window else list(head["windows"]):
-            data = self._window(head, w)
+        for w in [window] if window else list(self._head()["windows"]):
+            data = self._snapshot(w)[1]
             i = data.key_position(digest)
             if i >= 0:
                 return EventKey.from_components(data.components[i])
@@ -675,7 +823,7 @@ class FeatureLake:
     def keys(self, window: str = "day") -> pl.DataFrame:
         """All keys of a window: digest plus their readable components as columns."""
         self._check_window(window)
-        data = self._window(self._head(), window)
+        data = self._snapshot(window)[1]
         comps = components_frame(data.components)
         return pl.DataFrame({"key": data.keys.astype(str)}).hstack(comps) if len(data.keys) else pl.DataFrame(
             schema={"key": pl.String})
@@ -685,14 +833,15 @@ class FeatureLake:
         ``at``. None when there is no such value."""
         self._check_window(window)
         digest = self._digest(key, window)
-        data = self._window(self._head(), window)
+        at_ns = None if at is None else _instant_ns(at, "at")
+        head, data = self._snapshot(window)
         if feature not in data.dtypes:
             self.registry.feature(feature)  # raises for an unknown name
             return None
         k = data.key_position(digest)
         if k < 0 or data.shape[1] == 0:
             return None
-        t = data.shape[1] - 1 if at is None else int(np.searchsorted(data.times, _instant_ns(at, "at"), "right")) - 1
+        t = data.shape[1] - 1 if at_ns is None else int(np.searchsorted(data.times, at_ns, "right")) - 1
         if t < 0:
             return None
         j = data.ffill_index(feature)[k, t]
@@ -713,14 +862,14 @@ class FeatureLake:
         feature), rows where any of them has a value, within [start, end], the last ``count`` rows."""
         self._check_window(window)
         features = [features] if isinstance(features, str) else list(features)
+        lo, hi = _instant_ns(start, "start"), _instant_ns(end, "end")
         reg = self.registry
         for f in features:
             reg.feature(f)
         digest = self._digest(key, window)
-        data = self._window(self._head(), window)
+        data = self._snapshot(window)[1]
         k = data.key_position(digest)
         tsel = np.ones(data.shape[1], dtype=bool)
-        lo, hi = _instant_ns(start, "start"), _instant_ns(end, "end")
         if lo is not None:
             tsel &= data.times >= lo
         if hi is not None:
@@ -751,7 +900,7 @@ class FeatureLake:
         import xarray as xr
 
         self._check_window(window)
-        rel = self._head()["windows"].get(window)
+        rel = self._snapshot(window)[0]["windows"].get(window)  # pinned for this object's life
         if rel is None:
             raise KeyError(f"window {window!r} holds no data yet; write some with lake.write(..., window={window!r})")
         ds = xr.open_zarr(self._log.url_of(rel), consolidated=False, chunks={})
@@ -783,8 +932,13 @@ class FeatureLake:
             raise ValueError(f"entity_df lacks columns {missing}; it has {entity_df.columns} (pass time=, "
                              f"entities= to name them)")
         ttl_ns = _duration_ns(ttl, "ttl")
-        data = self._window(self._head(), window)
+        data = self._snapshot(window)[1]
         event = entity_df.select(time_to_ns(entity_df, time, "time")).to_series()
+        outside = entity_df.with_row_index("__row").with_columns(event.alias("__t"))
+        outside = out_of_range_rows(outside.with_columns(pl.col("__row").cast(pl.Int64)), time, "__t")
+        if outside:
+            raise LakeValidationError([(f"entity_df[{time!r}] holds times outside {TIME_RANGE_TEXT}", outside)],
+                                      header="training_frame refused")
         if event.null_count():
             raise ValueError(f"entity_df[{time!r}] has {event.null_count()} null(s); every row needs an event time")
         event_ns = event.to_numpy()
@@ -815,30 +969,23 @@ class FeatureLake:
                                           "n_deltas": pl.Int64, "processed_through": pl.Int64})
 
     def vacuum(self, keep_versions: int = 2) -> list[str]:
-        """Delete window stores that no commit among the last ``keep_versions`` per window references
-        (including leftovers of writers killed mid-batch). Returns the removed paths."""
-        with self.writing():
-            commits = self._log.all_commits()
-            referenced = set()
-            for w in WINDOWS:
-                seen = []
-                for c in reversed(commits):
-                    rel = c["windows"].get(w)
-                    if rel and rel not in seen:
-                        seen.append(rel)
-                referenced |= set(seen[:keep_versions])
-            removed = []
-            for w in WINDOWS:
-                base = self._log.path("windows", w)
-                if not self._log.fs.exists(base):
-                    continue
-                for p in self._log.fs.ls(base, detail=False):
-                    rel = f"windows/{w}/{p.rstrip('/').rsplit('/', 1)[-1]}"
-                    if rel not in referenced:
-                        self._log.fs.rm(p, recursive=True)
-                        self._versions.pop(rel, None)
-                        removed.append(rel)
-            return removed
+        """Delete what no reader can need: window versions that none of the last ``keep_versions`` versions
+        per window is (the head's is always kept), delta files no commit names, and leftovers of writers
+        killed mid-batch.  Returns the removed paths.
+
+        Never under a live reader: a version that a live reader has pinned (see :mod:`._leases`) is only
+        marked with a tombstone and removed by a later ``vacuum`` once no live lease names it."""
+        from workbench.lake._maintenance import vacuum
+
+        return vacuum(self, keep_versions)
+
+    def check(self, repair: bool = False):
+        """Verify every commit, registry, window version (metadata and each chunk's checksum) and delta
+        file; with ``repair``, roll back to the last good commit and collect orphans. See
+        :func:`workbench.lake.check`."""
+        from workbench.lake._integrity import check
+
+        return check(self.url, repair=repair)
 
     def __repr__(self) -> str:
         head = self._log.head()

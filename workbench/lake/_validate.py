@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from workbench.errors import UserError
+from workbench.lake._errors import LakeTimeRangeError
 from workbench.lake._keys import WINDOWS, EventKey
 from workbench.lake._registry import Registry
 from workbench.lake._window import INT_MISSING
@@ -16,16 +18,16 @@ from workbench.lake._window import INT_MISSING
 _MAX_ROWS_SHOWN = 10
 
 
-class LakeValidationError(ValueError):
+class LakeValidationError(UserError):
     """A batch was refused; ``problems`` is a list of (description, offending row numbers)."""
 
-    def __init__(self, problems: list[tuple[str, list[int]]]):
+    def __init__(self, problems: list[tuple[str, list[int]]], header: str = "batch refused, nothing was written"):
         self.problems = problems
         lines = []
         for text, rows in problems:
             shown = ", ".join(map(str, rows[:_MAX_ROWS_SHOWN])) + (" ..." if len(rows) > _MAX_ROWS_SHOWN else "")
             lines.append(f"  - {text}: rows [{shown}] ({len(rows)} row{'s' if len(rows) != 1 else ''})")
-        super().__init__("batch refused, nothing was written:\n" + "\n".join(lines))
+        super().__init__(f"{header}:\n" + "\n".join(lines))
 
     @property
     def rows(self) -> list[int]:
@@ -115,21 +117,72 @@ def _fast_digests(uniq: pl.DataFrame, window: str, entities, context, attributes
     return [sha3(b"".join(row)).hexdigest() for row in zip(*parts)]
 
 
+# The lake stores times as int64 nanoseconds since 1970 (INT64_MIN is numpy's NaT, so it is excluded).
+TIME_MIN_NS, TIME_MAX_NS = -(2**63) + 1, 2**63 - 1
+TIME_RANGE_TEXT = "1677-09-21T00:12:43.145224193 .. 2262-04-11T23:47:16.854775807 (int64 nanoseconds since 1970)"
+_UNIT_PER_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000}
+
+
 def time_to_ns(frame: pl.DataFrame, column: str, argname: str) -> pl.Expr:
+    """Epoch nanoseconds of a Date/Datetime column; null where the time is outside the lake's range
+    (callers report those rows: see :func:`out_of_range_rows`), never a wrapped-around value."""
     dtype = frame.schema[column]
     if dtype == pl.Date:
-        expr = pl.col(column).cast(pl.Datetime("ns"))
+        unit, expr = "us", pl.col(column).cast(pl.Datetime("us"))
     elif isinstance(dtype, pl.Datetime):
-        expr = pl.col(column)
+        unit, expr = dtype.time_unit, pl.col(column)
         if dtype.time_zone is not None:
             expr = expr.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-        expr = expr.dt.cast_time_unit("ns")
     else:
         raise TypeError(
             f"{argname}={column!r} has dtype {dtype}; expected a polars Datetime or Date column "
             f"(convert with pl.col({column!r}).str.to_datetime())"
         )
-    return expr.dt.epoch("ns")
+    if unit == "ns":
+        return expr.dt.epoch("ns")
+    # Range-check in the column's own unit, then scale: casting first would fail (or wrap) in polars.
+    per = _UNIT_PER_NS[unit]
+    raw = expr.dt.epoch(unit)
+    ok = raw.is_between(-(TIME_MAX_NS // per), TIME_MAX_NS // per)
+    return pl.when(ok).then(raw * per).otherwise(None)
+
+
+def out_of_range_rows(frame: pl.DataFrame, column: str, ns: str) -> list[int]:
+    """Rows (``__row``) whose ``column`` holds a time but whose nanosecond form ``ns`` is null."""
+    return _rows(frame, pl.col(column).is_not_null() & pl.col(ns).is_null())
+
+
+def instant_ns(value, argname: str) -> int | None:
+    """A Python/numpy/ISO instant as int64 ns; LakeTimeRangeError outside the stored range, never a wrap."""
+    import datetime as _dt
+
+    if value is None:
+        return None
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+        t = np.datetime64(value, "us")
+    elif isinstance(value, _dt.date):
+        t = np.datetime64(value, "D")
+    elif isinstance(value, np.datetime64):
+        t = value
+    elif isinstance(value, str):
+        try:
+            t = np.datetime64(value)
+        except ValueError:
+            raise UserError(f"{argname}={value!r} is not an ISO time such as '2026-01-31T12:00'") from None
+    else:
+        raise TypeError(f"{argname}={value!r}; expected a datetime, date, numpy datetime64 or ISO text")
+    if np.isnat(t):
+        raise UserError(f"{argname}={value!r} is not a time (NaT); pass a real instant or None")
+    unit = np.datetime_data(t.dtype)[0]
+    if unit in ("ns", "ps", "fs", "as"):  # these units cannot hold a time outside the ns range
+        return int(t.astype("datetime64[ns]").astype(np.int64))
+    us = int(t.astype("datetime64[us]").astype(np.int64))  # exact for every coarser unit
+    if not -(TIME_MAX_NS // 1000) <= us <= TIME_MAX_NS // 1000:
+        raise LakeTimeRangeError(f"{argname}={value!r} is outside the times the lake stores, {TIME_RANGE_TEXT}; "
+                                 f"pass a time inside that range")
+    return us * 1000
 
 
 _NUMERIC = (pl.Float32, pl.Float64, pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
@@ -252,6 +305,9 @@ def prepare_frame(frame, registry: Registry, window: str, entities, time: str, c
     if bad_time:
         problems.append((f"time column {time!r} is missing (null)", bad_time))
     df = df.with_columns(time_to_ns(df, time, "time").alias("__t"))
+    outside = out_of_range_rows(df, time, "__t")
+    if outside:
+        problems.append((f"time column {time!r} holds times outside {TIME_RANGE_TEXT}", outside))
     cat_cols = [c for c in key_cols if df.schema[c] == pl.Categorical]
     if cat_cols:
         df = df.with_columns([pl.col(c).cast(pl.String) for c in cat_cols])

@@ -11,16 +11,26 @@ int             int64         INT64_MIN
 bool            int8          -1
 string / categ  int32 code    -1  (the code's text lives in the variable's ``categories`` attribute)
 ==============  ============  =========
+
+The sentinel is also zarr's own ``fill_value``, so a chunk file that is absent reads as "missing" for
+every dtype, never as 0.  Every chunk is written (``write_empty_chunks``), so ``workbench lake check``
+can tell an absent chunk from an empty one, and each chunk ends in a CRC-32C (zarr 3's ``crc32c``
+codec): a flipped bit or a truncated chunk raises :class:`LakeIntegrityError` naming window, feature,
+chunk and file instead of decoding to a wrong value.  The metadata files (``zarr.json``) carry no
+checksum of their own in zarr, so the commit holds a CRC-32 of each (:func:`manifest`), checked on open.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
+
+from workbench.lake._errors import LakeIntegrityError
 
 INT_MISSING = np.iinfo(np.int64).min
 
@@ -63,6 +73,8 @@ class WindowData:
     dtypes: dict[str, str]  # feature -> registry dtype, for the features stored here
     categories: dict[str, list[str]] = field(default_factory=dict)
     url: str | None = None
+    window: str = "?"
+    lake_url: str | None = None
     _arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _ffill: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _key_index: pl.DataFrame | None = field(default=None, repr=False)
@@ -73,24 +85,37 @@ class WindowData:
         return cls(np.array([], dtype=object), np.array([], dtype=object), np.array([], dtype=np.int64), {})
 
     @classmethod
-    def open(cls, url: str) -> "WindowData":
+    def open(cls, url: str, manifest: dict | None = None, window: str = "?", lake_url: str | None = None):
+        """Open a stored window version; ``manifest`` ({metadata file: crc}) is checked first."""
         import zarr
 
-        group = zarr.open_group(url, mode="r")
-        dtypes, cats = {}, {}
-        for name in group.array_keys():
-            attrs = group[name].attrs
-            if "feature" in attrs:
-                dtypes[attrs["feature"]] = attrs["lake_dtype"]
-                if attrs["lake_dtype"] in ("string", "categorical"):
-                    cats[attrs["feature"]] = list(attrs["categories"])
+        where = f"window {window!r} ({url})"
+        if manifest is not None:
+            verify_manifest(url, manifest, where, lake_url)
+        try:
+            group = zarr.open_group(url, mode="r")
+            dtypes, cats = {}, {}
+            for name in group.array_keys():
+                attrs = group[name].attrs
+                if "feature" in attrs:
+                    dtypes[attrs["feature"]] = attrs["lake_dtype"]
+                    if attrs["lake_dtype"] in ("string", "categorical"):
+                        cats[attrs["feature"]] = list(attrs["categories"])
+        except Exception as exc:  # noqa: BLE001 - any failure to read stored metadata is damage
+            raise LakeIntegrityError(f"{where}: its metadata cannot be read ({type(exc).__name__}: {exc})",
+                                     url=lake_url, window=window, file=url) from None
+        coords = {}
+        for name in ("key", "key_components", "time"):
+            coords[name] = read_array(url, name, where, lake_url, window=window)
         return cls(
-            keys=np.asarray(group["key"][:], dtype=object),
-            components=np.asarray(group["key_components"][:], dtype=object),
-            times=np.asarray(group["time"][:], dtype=np.int64),
+            keys=np.asarray(coords["key"], dtype=object),
+            components=np.asarray(coords["key_components"], dtype=object),
+            times=np.asarray(coords["time"], dtype=np.int64),
             dtypes=dtypes,
             categories=cats,
             url=url,
+            window=window,
+            lake_url=lake_url,
         )
 
     @property
@@ -102,9 +127,9 @@ class WindowData:
         if feature not in self._arrays:
             if feature not in self.dtypes:
                 raise KeyError(f"feature {feature!r} has no values in this window yet")
-            import zarr
-
-            self._arrays[feature] = zarr.open_array(f"{self.url}/{var_name(feature)}", mode="r")[:]
+            where = f"window {self.window!r} ({self.url}) feature {feature!r}"
+            self._arrays[feature] = read_array(self.url, var_name(feature), where, self.lake_url,
+                                               window=self.window, feature=feature)
         return self._arrays[feature]
 
     def ffill_index(self, feature: str) -> np.ndarray:
@@ -133,9 +158,16 @@ class WindowData:
             self._key_dict = {k: i for i, k in enumerate(self.keys)}
         return self._key_dict.get(digest, -1)
 
-    def write(self, url: str) -> None:
-        """Write this window version as a new zarr v3 store laid out as an xarray Dataset (key, time)."""
+    def write(self, url: str) -> dict:
+        """Write this window version as a new zarr v3 store laid out as an xarray Dataset (key, time).
+
+        Returns its manifest (CRC-32 of each metadata file) for the commit that will name it."""
         import xarray as xr
+        from zarr.codecs import Crc32cCodec, ZstdCodec
+
+        def codecs():
+            # Checksum last, over the compressed bytes: a damaged chunk fails before zstd sees it.
+            return (ZstdCodec(level=3), Crc32cCodec())
 
         data_vars, encoding = {}, {}
         for feat, dtype in self.dtypes.items():
@@ -144,7 +176,8 @@ class WindowData:
             if dtype in ("string", "categorical"):
                 attrs["categories"] = list(self.categories.get(feat, []))
             data_vars[v] = xr.Variable(("key", "time"), self._arrays[feat], attrs=attrs)
-            encoding[v] = {"_FillValue": STORAGE[dtype][1]}
+            missing = STORAGE[dtype][1]
+            encoding[v] = {"_FillValue": missing, "fill_value": missing, "compressors": codecs()}
             # Chunk along time so a reader of recent windows touches only recent chunks.
             k, t = self.shape
             encoding[v]["chunks"] = (max(1, min(k, 65536)), max(1, min(t, max(1, 2**22 // max(1, min(k, 65536))))))
@@ -156,8 +189,72 @@ class WindowData:
                 "key_components": ("key", self.components.astype(object)),
             },
         )
-        encoding["time"] = {"units": "nanoseconds since 1970-01-01", "dtype": "int64"}
-        ds.to_zarr(url, mode="w-", zarr_format=3, consolidated=False, encoding=encoding)
+        encoding["time"] = {"units": "nanoseconds since 1970-01-01", "dtype": "int64", "compressors": codecs()}
+        encoding["key"] = {"compressors": codecs()}
+        encoding["key_components"] = {"compressors": codecs()}
+        ds.to_zarr(url, mode="w-", zarr_format=3, consolidated=False, encoding=encoding, write_empty_chunks=True)
+        return manifest(url)
+
+
+def _open_fs(url: str):
+    import fsspec
+
+    return fsspec.core.url_to_fs(url)
+
+
+def manifest(url: str) -> dict[str, str]:
+    """CRC-32 of every ``zarr.json`` of a store (zarr checksums chunks, not metadata)."""
+    fs, root = _open_fs(url)
+    out = {}
+    for path in sorted(fs.find(root)):
+        rel = path[len(root.rstrip("/")) + 1:]
+        if rel == "zarr.json" or rel.endswith("/zarr.json"):
+            out[rel] = f"{zlib.crc32(fs.cat_file(path)):08x}"
+    return out
+
+
+def verify_manifest(url: str, expected: dict, where: str, lake_url: str | None) -> None:
+    fs, root = _open_fs(url)
+    for rel, crc in expected.items():
+        path = f"{root.rstrip('/')}/{rel}"
+        try:
+            got = f"{zlib.crc32(fs.cat_file(path)):08x}"
+        except FileNotFoundError:
+            raise LakeIntegrityError(f"{where}: metadata file {rel} is missing", url=lake_url,
+                                     file=f"{url}/{rel}") from None
+        if got != crc:
+            raise LakeIntegrityError(f"{where}: metadata file {rel} fails its checksum (crc32 {got}, the commit "
+                                     f"says {crc})", url=lake_url, file=f"{url}/{rel}")
+
+
+def chunk_files(arr) -> list[tuple[tuple[int, ...], str]]:
+    """(chunk coordinates, key relative to the array) for every chunk of a zarr 3 array."""
+    import itertools
+
+    return [(c, "c/" + "/".join(map(str, c))) for c in itertools.product(*[range(n) for n in arr.cdata_shape])]
+
+
+def read_array(url: str, name: str, where: str, lake_url: str | None, **ids) -> np.ndarray:
+    """A whole stored array, or LakeIntegrityError naming the chunk and file that failed to decode."""
+    import zarr
+
+    try:
+        arr = zarr.open_array(f"{url}/{name}", mode="r")
+    except Exception as exc:  # noqa: BLE001 - unreadable metadata is damage, whatever zarr raises
+        raise LakeIntegrityError(f"{where}: array {name!r} cannot be opened ({type(exc).__name__}: {exc})",
+                                 url=lake_url, file=f"{url}/{name}/zarr.json", **ids) from None
+    try:
+        return arr[:]
+    except Exception:  # noqa: BLE001 - find the chunk at fault (slow path, only on damage)
+        for coords, key in chunk_files(arr):
+            try:
+                arr.get_block_selection(coords)
+            except Exception as exc:  # noqa: BLE001
+                raise LakeIntegrityError(
+                    f"{where}: chunk {coords} in file {url}/{name}/{key} is damaged "
+                    f"({type(exc).__name__}: {str(exc)[:120]})", url=lake_url, chunk=coords,
+                    file=f"{url}/{name}/{key}", **ids) from None
+        raise
 
 
 def gather(window: WindowData, feature: str, kidx: np.ndarray, event_ns: np.ndarray, ttl_ns: int | None):
