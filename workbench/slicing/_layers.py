@@ -199,7 +199,10 @@ def read_raster(request: SliceRequest, cache: SliceCache | None, *, thickness: f
     # Reading keeps the displayed dims in data order; (2, 0) means rows come from dim 2, so swap.
     if displayed[0] > displayed[1]:
         plane = np.swapaxes(plane, 0, 1)
-    plane = np.ascontiguousarray(plane)
+    # A copy when the read returned a view of the user's array: a response must not change under the
+    # frame when the user edits the data in place (that is what refresh() is for).
+    plane = np.array(plane, order="C") if isinstance(array, np.ndarray) and np.may_share_memory(plane, array) \
+        else np.ascontiguousarray(plane)
     if cache is not None:
         cache.put(cache_key, plane)
     return plane, False, grid
