@@ -117,8 +117,11 @@ class WidgetView:
             track = self.viewer._slicer.tracks.get(name)
             thumb = _thumbnail_uri(track.current.thumbnail if track is not None and track.current is not None else None)
             image = f"<img src='{thumb}' style='height:16px;vertical-align:middle;margin-right:3px'>" if thumb else ""
+            shown = track.current if track is not None else None
+            where = (f"data-level='{shown.level}' data-indices='{','.join(map(str, shown.request.indices))}' "
+                     if shown is not None else "")
             badges.append(
-                f"<span class='slicing-layer' data-layer='{html.escape(name)}' data-loading='{str(busy).lower()}' "
+                f"<span class='slicing-layer' data-layer='{html.escape(name)}' data-loading='{str(busy).lower()}' {where}"
                 f"style='padding:1px 6px;border-radius:8px;margin-right:4px;"
                 f"background:{'#ffe08a' if busy else '#c8f0c8'}'>{image}{'&#8987; ' if busy else ''}"
                 f"{html.escape(name)}</span>")
