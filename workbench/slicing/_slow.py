@@ -260,6 +260,11 @@ class SlowArray:
         """Chunk reads made, failed and abandoned so far."""
         return self._counters.snapshot()
 
+    @property
+    def size(self) -> int:
+        """Number of elements (array-protocol viewers such as napari ask for it)."""
+        return int(np.prod(self.shape))
+
     def _chunk_ranges(self, key: tuple) -> list[range]:
         if not isinstance(key, tuple):
             key = (key,)
