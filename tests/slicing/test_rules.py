@@ -317,6 +317,25 @@ def test_a_newer_move_cancels_the_older_pyramid_requests():
         assert viewer.frame.indices[0] == 3 and viewer.frame.layer("image").level == 0
 
 
+def test_tiles_of_the_finest_level_are_painted_as_they_arrive():
+    levels = pyramid((3, 64, 64))
+    slow = [slow_store(level, latency=0.02) for level in levels]
+    shown = []
+    with Viewer(slow, debounce_s=0, cache_bytes=0, tile_size=32, max_workers=1, contrast_limits=(0, 1)) as viewer:
+        assert viewer.wait_idle(10)
+        viewer._slicer.layer_hooks.append(lambda name, piece: shown.append((piece.level, piece.request.region)))
+        viewer.set_index(0, 2)
+        assert viewer.wait_idle(10)
+        assert shown[0] == (2, None) and sorted(r for _, r in shown[1:]) == [
+            ((0, 32), (0, 32)), ((0, 32), (32, 64)), ((32, 64), (0, 32)), ((32, 64), (32, 64))]
+        tiled = viewer.frame.rgba.copy()
+    with Viewer(levels[0], asynchronous=False, contrast_limits=(0, 1)) as whole:
+        whole.set_index(0, 2)
+        np.testing.assert_array_equal(tiled, whole.frame.rgba)  # all tiles in: the same picture
+    with pytest.raises(UserError, match="tile_size"):
+        Viewer(levels, tile_size=3)
+
+
 def test_build_pyramid_writes_ome_zarr_04_and_the_viewer_reads_it(tmp_path):
     zarr = pytest.importorskip("zarr")
     data = volume((3, 128, 128))

@@ -105,6 +105,7 @@ class ImageState(LayerState):
     multiscale: bool = False
     progressive: bool = True
     in_memory: bool = False
+    tile_size: int | None = None
 
 
 def check_thickness(thickness: Any, projection: str) -> float:
@@ -124,9 +125,11 @@ class Image(LayerType):
                    contrast_limits: Any = None, colormap: str = "gray", auto_contrast: bool = False,
                    thickness: float = 0.0, projection: str = "mean", opacity: float = 1.0,
                    scale: Any = None, translate: Any = None, affine: Any = None, progressive: bool = True,
-                   version: int = 0, **unknown: Any) -> tuple[ImageState, Any]:
+                   tile_size: int | None = None, version: int = 0, **unknown: Any) -> tuple[ImageState, Any]:
         if unknown:
             raise UserError(f"image layer: unknown options {sorted(unknown)}")
+        if tile_size is not None and (not isinstance(tile_size, int) or tile_size < 16):
+            raise UserError(f"tile_size: expected None or an integer >= 16 (pixels of the finest level), got {tile_size!r}")
         source = image_source(data, name="data")
         shape = source.shape
         if rgb is None:
@@ -146,7 +149,7 @@ class Image(LayerType):
             contrast_limits=check_limits(contrast_limits) if contrast_limits is not None else None,
             colormap=colormap, auto_contrast=bool(auto_contrast), thickness=check_thickness(thickness, projection),
             projection=projection, multiscale=source.kind == "multiscale", progressive=bool(progressive),
-            in_memory=source.in_memory,
+            in_memory=source.in_memory, tile_size=tile_size,
         )
         return state, source
 

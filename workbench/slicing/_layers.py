@@ -6,7 +6,8 @@ new type (say, vectors) touches one new file and nothing else:
 
 - ``make_state(data, name=..., ndim=..., **options)`` validates user input on the owner's thread;
 - ``bounds(state)`` gives the world box and the finest world step per dim (for the sliders and canvas);
-- ``levels(state)`` lists ``(level, data_to_world)`` coarsest first (one entry for single-scale data);
+- ``levels(state, displayed)`` lists ``(level, data_to_world, region)`` coarsest first (one entry for
+  single-scale data; with tiles, one per tile of the finest level, ``region`` its rows and columns);
 - ``slice(request, cache)`` is the pure worker function: a request in, a :class:`LayerSlice` out;
 - ``paint(piece, canvas, geometry)`` draws a slice onto the frame on the owner's thread.
 """
@@ -79,8 +80,8 @@ class LayerType:
         raise NotImplementedError
 
     @staticmethod
-    def levels(state: LayerState) -> list[tuple[int, Transform]]:
-        return [(0, state.transform)]
+    def levels(state: LayerState, displayed: tuple[int, int]) -> list[tuple[int, Transform, Any]]:
+        return [(0, state.transform, None)]
 
     @staticmethod
     def in_memory(state: LayerState) -> bool:
@@ -124,14 +125,28 @@ def raster_bounds(state: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.minimum(lo, hi), np.maximum(lo, hi), np.asarray(to_world.scale)
 
 
-def raster_levels(state: Any) -> list[tuple[int, Transform]]:
-    """Levels to request on a move, coarsest first, then the finest: ``(level, level data -> world)``."""
+def raster_levels(state: Any, displayed: tuple[int, int]) -> list[tuple[int, Transform, Any]]:
+    """Parts to request on a move, coarsest level first, then the finest: ``(level, level data -> world, region)``.
+
+    With ``tile_size``, the finest level is asked for tile by tile (``region`` = its row and column ranges),
+    so a large plane is painted as its tiles arrive instead of all at once at the end.
+    """
     source = state.data_ref()
     if source is None:
         return []
     levels = source_levels(source, state.ndim)
     chosen = [len(levels) - 1, 0] if len(levels) > 1 and state.progressive else [0]
-    return [(k, state.transform.compose(levels[k][1])) for k in chosen]
+    tile = getattr(state, "tile_size", None)
+    parts = []
+    for k in chosen:
+        to_world = state.transform.compose(levels[k][1])
+        if k == 0 and tile:
+            rows, cols = (levels[0][0].shape[d] for d in displayed)
+            parts += [(0, to_world, ((r, min(rows, r + tile)), (c, min(cols, c + tile))))
+                      for r in range(0, rows, tile) for c in range(0, cols, tile)]
+        else:
+            parts.append((k, to_world, None))
+    return parts
 
 
 def _hidden_key(point: np.ndarray, shape: tuple[int, ...], hidden: list[int], half_width: np.ndarray | None):
@@ -182,6 +197,10 @@ def read_raster(request: SliceRequest, cache: SliceCache | None, *, thickness: f
     grid = level_to_world.subset(displayed)
     if hidden_key is None:
         return None, False, grid
+    if request.region is not None:  # one tile: its rows and columns, and its place in world space
+        (r0, r1), (c0, c1) = request.region
+        hidden_key[displayed[0]], hidden_key[displayed[1]] = slice(r0, r1), slice(c0, c1)
+        grid = Transform(grid.scale, (grid.translate[0] + r0 * grid.scale[0], grid.translate[1] + c0 * grid.scale[1]))
     key = tuple(hidden_key.get(d, slice(None)) for d in range(ndim)) + ((slice(None),) if channels else ())
     cache_key = (uid, state.version, request.level, tuple(":" if k == slice(None) else (k.start, k.stop) if
                  isinstance(k, slice) else k for k in key), displayed, projection if half is not None else "")

@@ -86,7 +86,13 @@ class SliceRequest:
     world_to_data: Transform
     level: int = 0
     chain: int = 0
+    region: tuple[tuple[int, int], tuple[int, int]] | None = None  # a tile: (row range, column range)
     requested_at: float = field(default=0.0, repr=False)
+
+    @property
+    def part(self) -> tuple[int, Any]:
+        """Which part of the chain this is: the level, and the tile (None: the whole plane)."""
+        return (self.level, self.region)
 
     @property
     def lane(self) -> str:

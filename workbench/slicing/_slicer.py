@@ -11,7 +11,7 @@ where widget callbacks run. Without a running loop (a script, pytest, a papermil
 needed around display state. (Qt's ``processEvents`` plays the same role in a desktop viewer.)
 
 ``Scheduler`` runs a bounded number of slices at once over one shared thread pool, in *lanes*: one per
-layer, so a slow layer never holds up a fast one. Per lane and pyramid level at most one request waits
+layer, so a slow layer never holds up a fast one. Per lane and part (pyramid level, tile) at most one request waits
 (the newest: anything older still waiting is dropped), and a request of a newer *chain* (a newer move)
 signals every running slice of an older chain in its lane to stop at its next chunk read. The levels of
 one chain (coarsest first, then the finest) run side by side. A waiting request may carry a *due* time:
@@ -113,7 +113,7 @@ class SliceOutcome:
 
 @dataclass
 class _Lane:
-    waiting: dict[int, tuple[SliceRequest, CancelToken, float]] = field(default_factory=dict)  # level -> (.., due)
+    waiting: dict[tuple, tuple[SliceRequest, CancelToken, float]] = field(default_factory=dict)  # part -> (.., due)
     running: dict[int, tuple[SliceRequest, CancelToken]] = field(default_factory=dict)  # request id -> ..
 
 
@@ -159,15 +159,15 @@ class Scheduler:
             if self._closed:
                 raise RuntimeError("the viewer is closed; create a new Viewer to slice again")
             lane = self._lanes.setdefault(request.lane, _Lane())
-            for level, (old, _, _) in list(lane.waiting.items()):
-                if old.chain < request.chain or level == request.level:
+            for part, (old, _, _) in list(lane.waiting.items()):
+                if old.chain < request.chain or part == request.part:
                     dropped.append(old)
-                    del lane.waiting[level]
+                    del lane.waiting[part]
             if self.cancel_running:
                 for old, old_token in lane.running.values():
                     if old.chain < request.chain:
                         old_token.set()
-            lane.waiting[request.level] = (request, token, time.perf_counter() + max(0.0, float(delay)))
+            lane.waiting[request.part] = (request, token, time.perf_counter() + max(0.0, float(delay)))
             self._pump_locked()
         for old in dropped:
             self._drop(old)
@@ -178,13 +178,13 @@ class Scheduler:
         while self._n_running < self.max_workers:
             best = None
             for lane in self._lanes.values():
-                for level, (request, token, due) in lane.waiting.items():
-                    if due <= now and (best is None or (-level, due) < (-best[1], best[4])):
-                        best = (lane, level, request, token, due)
+                for part, (request, token, due) in lane.waiting.items():
+                    if due <= now and (best is None or (-part[0], due) < (-best[1][0], best[4])):
+                        best = (lane, part, request, token, due)
             if best is None:
                 break
-            lane, level, request, token, _ = best
-            del lane.waiting[level]
+            lane, part, request, token, _ = best
+            del lane.waiting[part]
             lane.running[request.id] = (request, token)
             self._n_running += 1
             self._executor.submit(self._run, lane, request, token)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from workbench.slicing._cache import SliceCache
-from workbench.slicing._compute import composite, compute_slice
+from workbench.slicing._compute import composite, compute_slice, encode_frame
 from workbench.slicing._latency_log import LatencyLog
 from workbench.slicing._layers import layer_type
 from workbench.slicing._model import CancelToken, Frame, LayerSlice, SliceRequest
@@ -35,17 +35,24 @@ STAT_NAMES = ("requested", "started", "cancelled", "discarded", "displayed", "fa
 @dataclass
 class _Track:
     chain: int = -1  # newest chain made for this layer
-    levels: tuple[int, ...] = ()  # its levels, coarsest first
-    open: set[int] = field(default_factory=set)  # its levels whose outcome has not arrived
+    parts: tuple[tuple, ...] = ()  # its parts (level, tile), coarsest first
+    open: set[tuple] = field(default_factory=set)  # its parts whose outcome has not arrived
     shown_chain: int = -1
     shown_level: int = 1 << 30
-    current: LayerSlice | None = None
+    current: LayerSlice | None = None  # the whole-plane slice shown
+    tiles: dict[Any, LayerSlice] = field(default_factory=dict)  # finest-level tiles of shown_chain, over it
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=3))
 
     @property
     def loading(self) -> bool:
-        """The newest chain's finest level has not arrived (or failed) yet."""
-        return bool(self.levels) and min(self.levels) in self.open
+        """Some part of the newest chain's finest level has not arrived (or failed) yet."""
+        finest = min((level for level, _ in self.parts), default=0)
+        return any(level == finest for level, _ in self.open)
+
+    @property
+    def pieces(self) -> list[LayerSlice]:
+        """What to paint, bottom to top: the whole-plane slice, then the tiles that arrived over it."""
+        return ([self.current] if self.current is not None else []) + list(self.tiles.values())
 
     @property
     def settled(self) -> bool:
@@ -111,16 +118,17 @@ class LayerSlicer:
         for name in names:
             state = self.model.entry(name).state
             track = self.tracks.setdefault(name, _Track())
-            levels = layer_type(state.kind).levels(state)
-            if not self.asynchronous:
-                levels = levels[-1:]  # synchronous: straight to the finest level
+            parts = layer_type(state.kind).levels(state, displayed)
+            if not self.asynchronous:  # synchronous: straight to the finest level, in one piece
+                parts = [(level, to_world, None) for level, to_world, _ in parts if level == parts[-1][0]][:1]
             chain = next(self._chains)
-            track.chain, track.levels, track.open = chain, tuple(k for k, _ in levels), {k for k, _ in levels}
+            track.chain, track.parts = chain, tuple((level, region) for level, _, region in parts)
+            track.open = set(track.parts)
             delay = self.delay_for(name) if self.asynchronous else 0.0
-            for level, to_world in levels:
+            for level, to_world, region in parts:
                 request = SliceRequest(id=next(self._ids), layer=state, point=point, indices=indices,
                                        displayed=displayed, world_to_data=to_world.inverse(), level=level,
-                                       chain=chain, requested_at=time.perf_counter())
+                                       chain=chain, region=region, requested_at=time.perf_counter())
                 self._count("requested")
                 self._pending[request.id] = {"request": request.id, "layer": name, "level": level, "chain": chain,
                                              "indices": list(indices), "requested": self._now()}
@@ -158,13 +166,15 @@ class LayerSlicer:
     def _resolve(self, request: SliceRequest) -> None:
         track = self.tracks.get(request.layer.name)
         if track is not None and track.chain == request.chain:
-            track.open.discard(request.level)
+            track.open.discard(request.part)
 
     # ------------------------------------------------------------------ outcomes (owner thread only)
     def should_display(self, track: _Track, request: SliceRequest) -> bool:
         """The display rule (see the module docstring)."""
         if request.chain != track.chain:
             return False
+        if request.region is not None:  # a tile of the finest level: always finer than a whole coarse plane
+            return True
         return not (track.shown_chain == request.chain and request.level >= track.shown_level)
 
     def apply(self, outcome: SliceOutcome) -> None:
@@ -200,7 +210,13 @@ class LayerSlicer:
             self._finish(rid, "discarded", nbytes=piece.nbytes)
             self._maybe_compose()
             return
-        track.shown_chain, track.shown_level, track.current = request.chain, request.level, piece
+        if track.shown_chain != request.chain:
+            track.tiles = {}  # the previous move's tiles; this move paints its own
+        if request.region is None:
+            track.current, track.tiles = piece, {}
+        else:
+            track.tiles[request.region] = piece
+        track.shown_chain, track.shown_level = request.chain, request.level
         if piece.from_cache:
             self._count("cache_hits")
         self._count("displayed")
@@ -233,8 +249,8 @@ class LayerSlicer:
     def compose(self) -> Frame | None:
         """Composite every layer's current slice (those made for the current displayed dims) into the frame."""
         displayed = self.model.displayed
-        pieces = [t.current for n in self.model.layers if (t := self.tracks.get(n)) is not None
-                  and t.current is not None and t.current.request.displayed == displayed]
+        pieces = [p for n in self.model.layers if (t := self.tracks.get(n)) is not None
+                  for p in t.pieces if p.request.displayed == displayed]
         if not pieces:
             return None
         # Show each piece with the layer's current look (opacity, visibility) but its sliced pixels.
@@ -246,8 +262,6 @@ class LayerSlicer:
         first = pieces[0].request
         encoded = None
         if self.encoding is not None:
-            from workbench.slicing._compute import encode_frame
-
             encoded = encode_frame(rgba, self.encoding)
         self.frame = Frame(id=next(self._frames), indices=first.indices, point=first.point, displayed=displayed,
                            layers=tuple(pieces), rgba=rgba, origin=geometry.origin, pixel=geometry.pixel,
@@ -298,7 +312,7 @@ class LayerSlicer:
         """Counters, cache usage and bytes held by the shown slices (for the benchmark's memory figures)."""
         with self._stats_lock:
             stats = dict(self.stats)
-        held = sum(t.current.nbytes for t in self.tracks.values() if t.current is not None)
+        held = sum(p.nbytes for t in self.tracks.values() for p in t.pieces)
         return {**stats, "cache_bytes": self.cache.nbytes, "slice_bytes": int(held),
                 "frame_bytes": int(self.frame.rgba.nbytes) if self.frame is not None else 0}
 

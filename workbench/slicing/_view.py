@@ -115,9 +115,10 @@ class WidgetView:
         for name in self.model.layers:
             busy = loading.get(name, False)
             track = self.viewer._slicer.tracks.get(name)
-            thumb = _thumbnail_uri(track.current.thumbnail if track is not None and track.current is not None else None)
+            pieces = track.pieces if track is not None else []
+            thumb = _thumbnail_uri(pieces[0].thumbnail if pieces else None)
             image = f"<img src='{thumb}' style='height:16px;vertical-align:middle;margin-right:3px'>" if thumb else ""
-            shown = track.current if track is not None else None
+            shown = pieces[-1] if pieces else None  # the newest part painted (a tile, or the whole plane)
             where = (f"data-level='{shown.level}' data-indices='{','.join(map(str, shown.request.indices))}' "
                      if shown is not None else "")
             badges.append(

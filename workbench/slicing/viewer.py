@@ -71,7 +71,7 @@ class Layer:
     @property
     def thumbnail(self) -> Any:
         track = self._viewer._slicer.tracks.get(self.name)
-        return None if track is None or track.current is None else track.current.thumbnail
+        return track.pieces[0].thumbnail if track is not None and track.pieces else None
 
     def set(self, **changes: Any) -> None:
         """Change display fields of the state (``opacity``, ``visible``, ``colormap``, ``thickness``, ...)."""
