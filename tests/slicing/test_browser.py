@@ -1,4 +1,5 @@
-"""Real-browser test: JupyterLab in headless Chromium runs the viewer cell; dragging a slider changes the image.
+"""Real-browser test: JupyterLab in headless Chromium runs the viewer cells; dragging a slider changes the image,
+and dragging over a multi-scale layer shows its coarse frame first, then the fine one.
 
 The server runs the venv's ``jupyter lab`` with the venv's ``workbench`` kernel, on a free loopback port
 with a random token, in temporary config/runtime/IPython directories, on a temporary copy of the
@@ -155,8 +156,49 @@ def test_dragging_a_slider_changes_the_image(lab):
             )
             moved_readout = readout.inner_text().strip()
             status = page.locator(".slicing-status").first.inner_text()
+
+            # The pyramid viewer: record every level its badge shows, then drag its slider.
+            cell = page.locator(".jp-Cell").filter(has=page.locator(".slicing-layer[data-layer='pyramid']")).first
+            cell.scroll_into_view_if_needed()
+            page.wait_for_function(
+                "() => { const b = document.querySelector(\".slicing-layer[data-layer='pyramid']\");"
+                " return b && b.dataset.level === '0' && b.dataset.loading === 'false'; }",
+                timeout=60_000,
+            )
+            cell.evaluate(
+                """(cell) => {
+                    window.__pyramid = [];
+                    const html = cell.querySelector('.slicing-status').closest('.widget-html');
+                    const record = () => {
+                        const b = cell.querySelector(".slicing-layer[data-layer='pyramid']");
+                        if (b && b.dataset.indices) window.__pyramid.push([b.dataset.indices.split(',')[0], b.dataset.level]);
+                    };
+                    new MutationObserver(record).observe(html, {subtree: true, childList: true, attributes: true,
+                                                                 characterData: true});
+                }"""
+            )
+            p_handle = cell.locator(".widget-slider .noUi-handle").first
+            p_readout = cell.locator(".widget-slider .widget-readout").first
+            box = p_handle.bounding_box()
+            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            page.mouse.move(x, y)
+            page.mouse.down()
+            page.mouse.move(x + 40, y, steps=4)
+            page.mouse.up()
+            target = p_readout.inner_text().strip()
+            page.wait_for_function(
+                "(target) => (window.__pyramid || []).some(([i, level]) => i === target && level === '0')",
+                arg=target,
+                timeout=60_000,
+            )
+            seen = page.evaluate("() => window.__pyramid")
         finally:
             browser.close()
     assert moved_readout != first_readout, f"the slider did not move (readout stayed {first_readout})"
     assert int(moved_readout) > 0
     assert "image" in status, f"unexpected status line {status!r}"
+    levels = [level for index, level in seen if index == target]
+    assert int(target) > 0 and levels[0] == "2" and levels[-1] == "0", (
+        f"for plane {target} the pyramid badge showed levels {levels} (all seen: {seen}); expected coarse (2) first, "
+        "fine (0) last"
+    )

@@ -12,21 +12,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from workbench.errors import UserError
 from workbench.slicing import (
-    ImageLayerState,
-    PointsLayerState,
     SliceCache,
     SliceRequest,
     SlowArray,
+    Transform,
     Viewer,
-    as_source,
+    compute_slice,
     encode_frame,
     read_latency_log,
-    slice_layers,
     slow_store,
     store_stats,
 )
-from workbench.slicing._compute import PointsIndex
+from workbench.slicing._layer_image import Image
+from workbench.slicing._layer_points import Points
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -36,8 +36,16 @@ def volume(shape=(6, 16, 20), seed=0):
 
 
 def request_for(data, indices, displayed=(1, 2), **image):
-    layer = ImageLayerState(name="image", source=as_source(data), **image)
-    return SliceRequest(id=1, indices=tuple(indices), displayed=displayed, layers=(layer,))
+    """A request for an image layer of ``data``; returns (request, source) - keep the source alive."""
+    state, source = Image.make_state(data, name="image", ndim=None, **image)
+    request = SliceRequest(id=1, layer=state, point=tuple(float(i) for i in indices), indices=tuple(indices),
+                           displayed=displayed, world_to_data=state.transform.inverse())
+    return request, source
+
+
+def slice_of(data, indices, displayed=(1, 2), **image):
+    request, source = request_for(data, indices, displayed, **image)
+    return compute_slice(request)
 
 
 class JitteryArray:
@@ -61,11 +69,11 @@ def slicer_threads(viewer):
 # ---------------------------------------------------------------- immutable requests and the pure function
 def test_request_and_response_are_immutable():
     data = volume()
-    response = slice_layers(request_for(data, (2, 0, 0)))
+    response = slice_of(data, (2, 0, 0))
     with pytest.raises(dataclasses.FrozenInstanceError):
         response.request.indices = (3, 0, 0)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        response.layers = ()
+        response.data = None
     with pytest.raises(ValueError):
         response.data[0, 0] = 1.0  # the sliced array is read-only
     assert not response.rgba.flags.writeable
@@ -75,25 +83,25 @@ def test_request_and_response_are_immutable():
 def test_slice_layers_matches_numpy_indexing(displayed):
     data = volume()
     indices = (4, 7, 11)
-    response = slice_layers(request_for(data, indices, displayed))
+    response = slice_of(data, indices, displayed)
     key = tuple(slice(None) if d in displayed else indices[d] for d in range(3))
     expected = data[key]
     if displayed[0] > displayed[1]:
         expected = expected.T
     np.testing.assert_array_equal(response.data, expected)
     assert response.rgba.shape == (data.shape[displayed[0]], data.shape[displayed[1]], 4)
-    assert response.request.plane_key == tuple(None if d in displayed else indices[d] for d in range(3))
+    assert response.data_to_world == Transform.identity(2)
 
 
 def test_contrast_limits_and_colormap_are_applied():
     plane = np.linspace(0, 10, 16 * 16, dtype=np.float32).reshape(1, 16, 16)
-    auto = slice_layers(request_for(plane, (0, 0, 0)))
-    assert auto.layers[0].contrast_limits == (0.0, 10.0)
-    fixed = slice_layers(request_for(plane, (0, 0, 0), contrast_limits=(0.0, 5.0)))
+    auto = slice_of(plane, (0, 0, 0))
+    assert auto.contrast_limits == (0.0, 10.0)
+    fixed = slice_of(plane, (0, 0, 0), contrast_limits=(0.0, 5.0))
     # Everything above the window's top is saturated white on the gray colormap.
     assert (fixed.rgba[plane[0] >= 5.0][:, :3] == 255).all()
     assert (fixed.rgba[plane[0] <= 0.0][:, :3] == 0).all()
-    viridis = slice_layers(request_for(plane, (0, 0, 0), colormap="viridis"))
+    viridis = slice_of(plane, (0, 0, 0), colormap="viridis")
     assert not np.array_equal(viridis.rgba, auto.rgba)
 
 
@@ -118,15 +126,16 @@ def test_points_near_the_plane_match_a_brute_force_scan(seed, z, thickness, disp
     rng = np.random.default_rng(seed)
     coords = np.round(rng.uniform(0, 9, size=(300, 3)), 1)
     coords.flags.writeable = False
-    image = ImageLayerState(name="image", source=as_source(np.zeros((10, 10, 10))))
     indices = (z, z, z)
     hidden = [d for d in range(3) if d not in displayed]
     dist = np.sqrt(((coords[:, hidden] - np.array([indices[d] for d in hidden])) ** 2).sum(axis=1))
     expected = np.flatnonzero(dist <= thickness)
-    for index in (None, PointsIndex(coords)):
-        points = PointsLayerState(name="points", coords=coords, thickness=thickness, size=8.0, index=index)
-        request = SliceRequest(id=1, indices=indices, displayed=displayed, layers=(image, points))
-        piece = slice_layers(request).layer("points")
+    for use_index in (False, True):
+        points, index = Points.make_state(coords, name="points", ndim=3, thickness=thickness, size=8.0,
+                                          use_index=use_index)
+        request = SliceRequest(id=1, layer=points, point=tuple(map(float, indices)), indices=indices,
+                               displayed=displayed, world_to_data=points.transform.inverse())
+        piece = compute_slice(request)
         np.testing.assert_array_equal(piece.point_ids, expected)
         np.testing.assert_allclose(piece.data, coords[np.ix_(expected, list(displayed))])
         # Size falls with distance: full size on the plane, half at the thickness.
@@ -160,15 +169,15 @@ def test_an_older_response_is_never_displayed_after_a_newer_one(tmp_path):
     data = JitteryArray(volume((40, 8, 8)), seed=3)
     log = tmp_path / "latency.jsonl"
     # Four workers, no cancellation, jittered reads: completions arrive out of order on purpose.
-    viewer = Viewer(data, max_workers=4, cancel_running=False, cache_bytes=0, latency_log=log)
+    viewer = Viewer(data, max_workers=4, cancel_running=False, cache_bytes=0, latency_log=log, debounce_s=0)
     try:
         for i in range(1, 40):
             viewer.set_index(0, i)
             time.sleep(0.002)
             _ = viewer.frame  # apply whatever arrived, as the kernel's loop would between events
         assert viewer.wait_idle(10)
-        assert viewer.frame.request.indices[0] == 39
-        assert viewer.frame.request.id == max(r["request"] for r in viewer.latency_records)
+        assert viewer.frame.indices[0] == 39
+        assert viewer.frame.layer("image").request.id == max(r["request"] for r in viewer.latency_records)
     finally:
         viewer.close()
     records = read_latency_log(log)
@@ -181,29 +190,27 @@ def test_an_older_response_is_never_displayed_after_a_newer_one(tmp_path):
 
 def test_stale_work_is_cancelled_and_the_newest_starts_at_once():
     store = slow_store(volume((30, 8, 8)), latency=0.05)
-    viewer = Viewer(store, max_workers=2, cache_bytes=0)
+    viewer = Viewer(store, max_workers=2, cache_bytes=0, debounce_s=0)
     try:
         assert viewer.wait_idle(5)
         for i in range(1, 30):
             viewer.set_index(0, i)
             time.sleep(0.005)
-        last_event = time.perf_counter()
         assert viewer.wait_idle(5)
-        elapsed = time.perf_counter() - last_event
         stats = viewer.stats
     finally:
         viewer.close()
-    assert viewer.frame.request.indices[0] == 29
+    assert viewer.frame.indices[0] == 29
     assert stats["cancelled"] >= 20  # waiting requests dropped and running reads abandoned
     assert store_stats(store)["cancelled"] >= 1  # at least one read stopped mid-chunk
     assert stats["displayed"] == 2  # the initial plane and the last one, nothing in between
-    # Generous bound (CI is loaded): the final slice must not wait for ~29 stale ones (29 * 50 ms).
-    assert elapsed < 0.9
+    # How long the final slice waits is a speed target: benchmarks/slicing.py measures it (final latency
+    # as a multiple of one slice), never a unit test on a loaded machine.
 
 
 def test_waiting_requests_coalesce_without_running_cancellation():
     store = slow_store(volume((30, 8, 8)), latency=0.05, interruptible=False)
-    viewer = Viewer(store, max_workers=1, cancel_running=False, cache_bytes=0)
+    viewer = Viewer(store, max_workers=1, cancel_running=False, cache_bytes=0, debounce_s=0)
     try:
         viewer.wait_idle(5)
         for i in range(1, 30):
@@ -214,7 +221,7 @@ def test_waiting_requests_coalesce_without_running_cancellation():
         viewer.close()
     # One slice was running when the burst came; of the 28 that waited only the newest ran.
     assert stats["started"] == 3 and stats["cancelled"] == 27
-    assert viewer.frame.request.indices[0] == 29
+    assert viewer.frame.indices[0] == 29
 
 
 def test_a_failing_slice_is_reported_and_the_viewer_keeps_working():
@@ -227,7 +234,7 @@ def test_a_failing_slice_is_reported_and_the_viewer_keeps_working():
         viewer.wait_idle(5)
         assert viewer.stats["failed"] == 1
         assert "slice failed" in viewer.status() and "injected failure" in viewer.status()
-        assert viewer.frame.request.indices[0] == 2  # the last good frame stays
+        assert viewer.frame.indices[0] == 2  # the last good frame stays
         assert viewer.loading == {"image": False}
         for index in (4, 5):
             viewer.set_index(0, index)
@@ -237,7 +244,7 @@ def test_a_failing_slice_is_reported_and_the_viewer_keeps_working():
         assert "(3, 0, 0)" in viewer.status()
         viewer.set_index(0, 6)
         viewer.wait_idle(5)
-        assert viewer.frame.request.indices[0] == 6 and "slice failed" not in viewer.status()
+        assert viewer.frame.indices[0] == 6 and "slice failed" not in viewer.status()
     finally:
         viewer.close()
 
@@ -275,18 +282,18 @@ def test_results_are_applied_by_the_owner_event_loop():
         assert viewer.delivery == "event-loop"
         viewer.set_index(0, 3)
         applied_on = []
-        original = viewer._apply
-        viewer._apply = lambda outcome: (applied_on.append(threading.current_thread().name), original(outcome))
+        original = viewer._slicer.apply
+        viewer._slicer.apply = lambda outcome: (applied_on.append(threading.current_thread().name), original(outcome))
         for _ in range(500):  # yield to the loop; no wait_idle, no drain by the test
             await asyncio.sleep(0.01)
-            if viewer._frame is not None and viewer._frame.request.indices[0] == 3:
+            if viewer._slicer.frame is not None and viewer._slicer.frame.indices[0] == 3:
                 break
-        frame = viewer._frame
+        frame = viewer._slicer.frame
         viewer.close()
         return frame, applied_on
 
     frame, applied_on = asyncio.run(scenario())
-    assert frame is not None and frame.request.indices[0] == 3
+    assert frame is not None and frame.indices[0] == 3
     assert applied_on and set(applied_on) == {threading.current_thread().name}
 
 
@@ -402,8 +409,10 @@ def test_static_rendering_and_latency_log(tmp_path):
         viewer.set_index(0, 1)
         viewer.wait_idle(5)
         fig = viewer.render_static()
-        assert len(fig.axes[0].images) == 1 and len(fig.axes[0].collections) == 1
-        assert fig.axes[0].get_title() == "dim_0 = 1"
+        # The static picture is the widget's own frame (points drawn in), placed in world units.
+        assert len(fig.axes[0].images) == 1 and fig.axes[0].get_title() == "dim_0 = 1"
+        np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), viewer.frame.rgba)
+        assert tuple(viewer.frame.rgba[8, 8, :3]) == (255, 64, 64)
     records = read_latency_log(log)
     assert {"request", "requested", "started", "finished", "applied", "outcome", "bytes"} <= set(records[-1])
     last = records[-1]
@@ -489,7 +498,7 @@ def test_synthetic_data_and_scripted_drag():
 def test_two_and_four_dimensional_data():
     plane = volume((16, 20))
     with Viewer(plane[None][0], asynchronous=False) as viewer:
-        assert viewer.sliders == () and viewer.frame.request.indices == (0, 0)
+        assert viewer.sliders == () and viewer.frame.indices == (0, 0)
         np.testing.assert_array_equal(viewer.frame.data, plane)
     hyper = volume((3, 4, 5, 6))
     with Viewer(hyper, displayed=(1, 3)) as viewer:

@@ -10,10 +10,12 @@ where widget callbacks run. Without a running loop (a script, pytest, a papermil
 ``stats``, ``wait_idle``, ``set_index``): the owner still applies every result itself and no lock is
 needed around display state. (Qt's ``processEvents`` plays the same role in a desktop viewer.)
 
-``Scheduler`` runs a bounded number of slices at once, keeps at most one request waiting (the newest:
-anything older still waiting is dropped), and when a newer request arrives it signals every older
-running slice to stop at its next chunk read. The newest request therefore never queues behind stale
-work for longer than one chunk read, and a drag of 25 events computes only a few slices.
+``Scheduler`` runs a bounded number of slices at once over one shared thread pool, in *lanes*: one per
+layer, so a slow layer never holds up a fast one. Per lane and part (pyramid level, tile) at most one request waits
+(the newest: anything older still waiting is dropped), and a request of a newer *chain* (a newer move)
+signals every running slice of an older chain in its lane to stop at its next chunk read. The levels of
+one chain (coarsest first, then the finest) run side by side. A waiting request may carry a *due* time:
+that is the debounce, which lets a quick succession of events coalesce before anything is read.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from workbench.slicing._model import SliceCancelled, SliceRequest, SliceResponse
+from workbench.slicing._model import CancelToken, LayerSlice, SliceCancelled, SliceRequest
 
 
 def _owner_loop() -> asyncio.AbstractEventLoop | None:
@@ -98,10 +100,10 @@ class OwnerDispatcher:
 
 @dataclass
 class SliceOutcome:
-    """What a worker reports for one request: a response, or the error, or that it was cancelled."""
+    """What a worker reports for one request: a slice, or the error, or that it was cancelled."""
 
     request: SliceRequest
-    response: SliceResponse | None = None
+    response: LayerSlice | None = None
     error: BaseException | None = None
     cancelled: bool = False
     started_at: float | None = None
@@ -109,17 +111,23 @@ class SliceOutcome:
     thread_name: str = ""
 
 
-class Scheduler:
-    """Bounded-concurrency, latest-wins execution of slice requests.
+@dataclass
+class _Lane:
+    waiting: dict[tuple, tuple[SliceRequest, CancelToken, float]] = field(default_factory=dict)  # part -> (.., due)
+    running: dict[int, tuple[SliceRequest, CancelToken]] = field(default_factory=dict)  # request id -> ..
 
-    ``compute(request, cancel_event)`` runs on a worker; ``report(outcome)`` is called on the worker
-    when it ends (the viewer posts it to its owner thread). ``drop(request)`` is called on the caller's
-    thread for a waiting request that a newer one replaced before it started.
+
+class Scheduler:
+    """Bounded-concurrency, latest-wins execution of slice requests in per-layer lanes.
+
+    ``compute(request, token)`` runs on a worker; ``report(outcome)`` is called on the worker when it ends
+    (the viewer posts it to its owner thread). ``drop(request)`` is called on the caller's thread for a
+    waiting request that a newer one replaced before it started.
     """
 
     def __init__(
         self,
-        compute: Callable[[SliceRequest, threading.Event], SliceResponse],
+        compute: Callable[[SliceRequest, CancelToken], LayerSlice],
         report: Callable[[SliceOutcome], None],
         drop: Callable[[SliceRequest], None],
         *,
@@ -134,42 +142,76 @@ class Scheduler:
         self._drop = drop
         self.max_workers = max_workers
         self.cancel_running = bool(cancel_running)
+        self._prefix = thread_name_prefix
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=thread_name_prefix)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._running: dict[int, threading.Event] = {}
-        self._waiting: SliceRequest | None = None
+        self._lanes: dict[str, _Lane] = {}
+        self._n_running = 0
+        self._timer: threading.Timer | None = None
+        self._timer_due = float("inf")
         self._closed = False
 
-    def submit(self, request: SliceRequest) -> None:
-        """Start ``request`` now if a worker is free, else make it the one waiting request."""
-        dropped = None
+    def submit(self, request: SliceRequest, token: CancelToken, *, delay: float = 0.0) -> None:
+        """Queue ``request`` in its lane (replacing older waiting work), to start after ``delay`` seconds."""
+        dropped = []
         with self._lock:
             if self._closed:
                 raise RuntimeError("the viewer is closed; create a new Viewer to slice again")
+            lane = self._lanes.setdefault(request.lane, _Lane())
+            for part, (old, _, _) in list(lane.waiting.items()):
+                if old.chain < request.chain or part == request.part:
+                    dropped.append(old)
+                    del lane.waiting[part]
             if self.cancel_running:
-                for rid, event in self._running.items():
-                    if rid < request.id:
-                        event.set()
-            if len(self._running) < self.max_workers:
-                self._start_locked(request)
-            else:
-                dropped, self._waiting = self._waiting, request
-        if dropped is not None:
-            self._drop(dropped)
+                for old, old_token in lane.running.values():
+                    if old.chain < request.chain:
+                        old_token.set()
+            lane.waiting[request.part] = (request, token, time.perf_counter() + max(0.0, float(delay)))
+            self._pump_locked()
+        for old in dropped:
+            self._drop(old)
 
-    def _start_locked(self, request: SliceRequest) -> None:
-        event = threading.Event()
-        self._running[request.id] = event
-        self._executor.submit(self._run, request, event)
+    def _pump_locked(self) -> None:
+        """Start due waiting requests while workers are free (coarsest level first); arm the timer for the rest."""
+        now = time.perf_counter()
+        while self._n_running < self.max_workers:
+            best = None
+            for lane in self._lanes.values():
+                for part, (request, token, due) in lane.waiting.items():
+                    if due <= now and (best is None or (-part[0], due) < (-best[1][0], best[4])):
+                        best = (lane, part, request, token, due)
+            if best is None:
+                break
+            lane, part, request, token, _ = best
+            del lane.waiting[part]
+            lane.running[request.id] = (request, token)
+            self._n_running += 1
+            self._executor.submit(self._run, lane, request, token)
+        next_due = min((due for lane in self._lanes.values() for _, _, due in lane.waiting.values()),
+                       default=float("inf"))
+        if next_due < float("inf") and self._n_running < self.max_workers and next_due < self._timer_due - 1e-4:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_due = next_due
+            self._timer = threading.Timer(max(0.0, next_due - now), self._on_timer)
+            self._timer.name = f"{self._prefix}-debounce"
+            self._timer.daemon = True
+            self._timer.start()
 
-    def _run(self, request: SliceRequest, event: threading.Event) -> None:
+    def _on_timer(self) -> None:
+        with self._lock:
+            self._timer, self._timer_due = None, float("inf")
+            if not self._closed:
+                self._pump_locked()
+
+    def _run(self, lane: _Lane, request: SliceRequest, token: CancelToken) -> None:
         outcome = SliceOutcome(request=request, thread_name=threading.current_thread().name)
         outcome.started_at = time.perf_counter()
         try:
-            if event.is_set():
+            if token.is_set():
                 raise SliceCancelled("stale before it started")
-            outcome.response = self._compute(request, event)
+            outcome.response = self._compute(request, token)
         except SliceCancelled:
             outcome.cancelled = True
         except BaseException as exc:  # noqa: BLE001 - any failure is reported to the owner, never lost
@@ -180,30 +222,36 @@ class Scheduler:
             self._report(outcome)
         finally:
             with self._lock:
-                del self._running[request.id]
-                if self._waiting is not None and not self._closed:
-                    waiting, self._waiting = self._waiting, None
-                    self._start_locked(waiting)
+                del lane.running[request.id]
+                self._n_running -= 1
+                if not self._closed:
+                    self._pump_locked()
                 self._idle.notify_all()
 
     @property
     def busy(self) -> bool:
-        """Whether a slice is running or waiting."""
+        """Whether a slice is running or waiting (debounced ones included)."""
         with self._lock:
-            return bool(self._running) or self._waiting is not None
+            return self._n_running > 0 or any(lane.waiting for lane in self._lanes.values())
 
     def wait_change(self, timeout: float) -> None:
         """Block until a slice ends or ``timeout`` seconds pass."""
         with self._lock:
-            if self._running or self._waiting is not None:
+            if self._n_running or any(lane.waiting for lane in self._lanes.values()):
                 self._idle.wait(timeout)
 
-    def close(self) -> SliceRequest | None:
-        """Stop: cancel running slices, drop the waiting one (returned), join the worker threads."""
+    def close(self) -> list[SliceRequest]:
+        """Stop: cancel running slices, drop the waiting ones (returned), join the worker threads."""
         with self._lock:
             self._closed = True
-            waiting, self._waiting = self._waiting, None
-            for event in self._running.values():
-                event.set()
+            waiting = [r for lane in self._lanes.values() for r, _, _ in lane.waiting.values()]
+            for lane in self._lanes.values():
+                lane.waiting.clear()
+                for _, token in lane.running.values():
+                    token.set()
+            if self._timer is not None:
+                self._timer.cancel()
         self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._timer is not None:
+            self._timer.join()
         return waiting

@@ -26,7 +26,7 @@ import numpy as np
 
 from workbench.slicing._model import SliceCancelled
 
-current_cancel: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
+current_cancel: contextvars.ContextVar[Any] = contextvars.ContextVar(
     "workbench_slicing_cancel", default=None
 )
 
@@ -117,6 +117,14 @@ def _chunk_coords(key: str) -> tuple[int, ...] | None:
     return None
 
 
+def _check_bandwidth(bandwidth: float | None) -> float | None:
+    if bandwidth is None:
+        return None
+    if not float(bandwidth) > 0:
+        raise ValueError(f"bandwidth: expected bytes per second > 0 (or None), got {bandwidth!r}")
+    return float(bandwidth)
+
+
 def _make_slow_store_class():
     from zarr.storage import WrapperStore
 
@@ -136,6 +144,7 @@ def _make_slow_store_class():
             fail_chunks: Iterable[tuple[int, ...]] = (),
             seed: int = 0,
             interruptible: bool = True,
+            bandwidth: float | None = None,
             _plan: _FaultPlan | None = None,
             _counters: _Counters | None = None,
         ) -> None:
@@ -143,6 +152,7 @@ def _make_slow_store_class():
             if float(latency) < 0:
                 raise ValueError(f"latency: expected seconds >= 0, got {latency!r}")
             self.latency = float(latency)
+            self.bandwidth = _check_bandwidth(bandwidth)
             self.interruptible = bool(interruptible)
             self._plan = _plan or _FaultPlan(failure_rate, fail_chunks, seed)
             self._counters = _counters or _Counters()
@@ -152,6 +162,7 @@ def _make_slow_store_class():
                 store,
                 latency=self.latency,
                 interruptible=self.interruptible,
+                bandwidth=self.bandwidth,
                 _plan=self._plan,
                 _counters=self._counters,
             )
@@ -160,14 +171,14 @@ def _make_slow_store_class():
             """Chunk reads made, failed and abandoned so far."""
             return self._counters.snapshot()
 
-        async def _delay(self, key: str) -> None:
+        async def _delay(self, key: str, nbytes: int = 0) -> None:
             chunk = _chunk_coords(key)
             if chunk is None:
                 return
             check_cancelled()
             self._counters.add("reads")
             try:
-                await _await(self.latency, self.interruptible)
+                await _await(self.latency + (nbytes / self.bandwidth if self.bandwidth else 0.0), self.interruptible)
             except SliceCancelled:
                 self._counters.add("cancelled")
                 raise
@@ -176,8 +187,13 @@ def _make_slow_store_class():
                 raise OSError(f"injected failure reading chunk {key!r}")
 
         async def get(self, key, prototype, byte_range=None):
-            await self._delay(key)
-            return await self._store.get(key, prototype, byte_range)
+            if self.bandwidth is None:
+                await self._delay(key)
+                return await self._store.get(key, prototype, byte_range)
+            # Fetch first to know the size, then pay for it: latency plus bytes over the link's bandwidth.
+            value = await self._store.get(key, prototype, byte_range)
+            await self._delay(key, len(value) if value is not None else 0)
+            return value
 
         async def get_partial_values(self, prototype, key_ranges):
             key_ranges = list(key_ranges)
@@ -217,6 +233,7 @@ class SlowArray:
         fail_chunks: Iterable[tuple[int, ...]] = (),
         seed: int = 0,
         interruptible: bool = True,
+        bandwidth: float | None = None,
     ) -> None:
         if not hasattr(array, "shape") or not hasattr(array, "__getitem__"):
             raise TypeError(f"array: expected an indexable array with .shape, got {type(array).__name__}")
@@ -234,12 +251,19 @@ class SlowArray:
         self.chunks = chunks
         self.latency = float(latency)
         self.interruptible = bool(interruptible)
+        self.bandwidth = _check_bandwidth(bandwidth)
+        self._chunk_bytes = int(np.prod(chunks)) * self.dtype.itemsize
         self._plan = _FaultPlan(failure_rate, fail_chunks, seed)
         self._counters = _Counters()
 
     def stats(self) -> dict[str, int]:
         """Chunk reads made, failed and abandoned so far."""
         return self._counters.snapshot()
+
+    @property
+    def size(self) -> int:
+        """Number of elements (array-protocol viewers such as napari ask for it)."""
+        return int(np.prod(self.shape))
 
     def _chunk_ranges(self, key: tuple) -> list[range]:
         if not isinstance(key, tuple):
@@ -264,7 +288,7 @@ class SlowArray:
             check_cancelled()
             self._counters.add("reads")
             try:
-                _wait(self.latency, self.interruptible)
+                _wait(self.latency + (self._chunk_bytes / self.bandwidth if self.bandwidth else 0.0), self.interruptible)
             except SliceCancelled:
                 self._counters.add("cancelled")
                 raise
@@ -289,11 +313,13 @@ def slow_store(
     fail_chunks: Iterable[tuple[int, ...]] = (),
     seed: int = 0,
     interruptible: bool = True,
+    bandwidth: float | None = None,
 ) -> Any:
-    """Wrap ``target`` so every chunk read waits ``latency`` seconds and may fail.
+    """Wrap ``target`` so every chunk read waits ``latency`` seconds (plus bytes / ``bandwidth``) and may fail.
 
     - a zarr ``Store`` gives a ``SlowStore`` (open arrays on it with ``zarr.open_array(store=...)``);
-    - a zarr array gives the same array opened read-only through a ``SlowStore``;
+    - a zarr array or group gives the same node opened read-only through a ``SlowStore``;
+    - a list of arrays (a pyramid) gives a list of slow arrays sharing one set of counters' semantics;
     - any other array (numpy, ...) gives a :class:`SlowArray` with one chunk per plane.
 
     ``fail_chunks`` lists chunk grid coordinates that always fail; ``failure_rate`` fails others at
@@ -301,8 +327,11 @@ def slow_store(
     blocking read would.
     """
     options = dict(
-        latency=latency, failure_rate=failure_rate, fail_chunks=fail_chunks, seed=seed, interruptible=interruptible
+        latency=latency, failure_rate=failure_rate, fail_chunks=fail_chunks, seed=seed, interruptible=interruptible,
+        bandwidth=bandwidth,
     )
+    if isinstance(target, (list, tuple)):
+        return [slow_store(level, **options) for level in target]
     module = type(target).__module__
     if module.startswith("zarr"):
         import zarr
@@ -314,6 +343,8 @@ def slow_store(
         if hasattr(target, "store") and hasattr(target, "path") and hasattr(target, "shape"):
             store = cls(target.store, **options)
             return zarr.open_array(store=store, path=target.path, mode="r")
+        if hasattr(target, "store") and hasattr(target, "members"):
+            return zarr.open_group(store=cls(target.store, **options), path=target.path, mode="r")
         raise TypeError(f"target: expected a zarr store or array, got {type(target).__name__}")
     if hasattr(target, "shape") and hasattr(target, "__getitem__"):
         return SlowArray(target, **options)
@@ -323,7 +354,13 @@ def slow_store(
 
 
 def store_stats(target: Any) -> dict[str, int]:
-    """Chunk-read counters of a slow store, a zarr array opened on one, or a SlowArray."""
+    """Chunk-read counters of a slow store, a zarr array/group opened on one, a SlowArray, or a list of them."""
+    if isinstance(target, (list, tuple)):
+        totals: dict[str, int] = {}
+        for level in target:
+            for k, v in store_stats(level).items():
+                totals[k] = totals.get(k, 0) + v
+        return totals
     if hasattr(target, "stats") and callable(target.stats):
         return target.stats()
     store = getattr(target, "store", None)

@@ -7,11 +7,17 @@ free of ``isinstance`` chains.
 
 from __future__ import annotations
 
+import itertools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from workbench.errors import UserError
+
+# A source's cache identity: id() can be reused once a source is garbage collected, a counter cannot.
+_UIDS = itertools.count(1)
 
 
 @dataclass(eq=False)
@@ -28,6 +34,7 @@ class ArraySource:
     dims: tuple[str, ...]
     coords: dict[str, np.ndarray]
     kind: str
+    uid: int = field(default_factory=lambda: next(_UIDS))
 
     @property
     def ndim(self) -> int:
@@ -36,12 +43,12 @@ class ArraySource:
 
     def read(self, key: tuple[int | slice, ...]) -> np.ndarray:
         """Read ``array[key]`` into memory as a numpy array (dask computes, zarr fetches chunks)."""
-        part = self.array[key]
-        if self.kind == "dask":
-            # The synchronous scheduler: the viewer already runs this on its own worker thread, and a
-            # thread pool inside a thread pool only adds contention on a small machine.
-            part = part.compute(scheduler="sync")
-        return np.asarray(part)
+        return read_array(self.kind, self.array, key)
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether reads are memory copies (numpy), so slicing is known to be fast."""
+        return self.kind in ("numpy", "xarray")
 
     def label(self, dim: int, index: int) -> str:
         """A slider label: the coordinate value at ``index`` when there is one, else the index."""
@@ -55,6 +62,16 @@ class ArraySource:
         if isinstance(value, (float, np.floating)):
             return f"{name} = {float(value):.4g}"
         return f"{name} = {value}"
+
+
+def read_array(kind: str, array: Any, key: tuple) -> np.ndarray:
+    """``array[key]`` as numpy. A function, not a method, so a worker need not hold the ArraySource."""
+    part = array[key]
+    if kind == "dask":
+        # The synchronous scheduler: the viewer already runs this on its own worker thread, and a
+        # thread pool inside a thread pool only adds contention on a small machine.
+        part = part.compute(scheduler="sync")
+    return np.asarray(part)
 
 
 def as_source(data: Any, *, name: str = "data") -> ArraySource:

@@ -110,7 +110,7 @@ def simulate_drag(
     result.final_latency_s = done - last_due
     result.total_s = done - t0
     result.stats = viewer.stats
-    result.final_indices = viewer.frame.request.indices
+    result.final_indices = viewer.frame.indices
     return result
 
 
