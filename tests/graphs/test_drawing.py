@@ -7,7 +7,8 @@ matplotlib.use("Agg")
 import pytest
 from matplotlib.patches import Ellipse, FancyArrowPatch, PathPatch, Polygon, Rectangle
 
-from workbench.graphs import draw, graph_database
+from workbench.graphs import draw
+from workbench.graphs.generators import graph_database
 from workbench.graphs import examples as E
 
 
