@@ -19,6 +19,7 @@ import networkx as nx
 import numpy as np
 from matplotlib.figure import Figure
 
+from workbench.graphs import _figures
 from workbench.graphs._scene import (_COLORS, FORMATS, _Edge, _Node, _render, _Scene, _sort_key, force_layout,
                                      layered_layout)
 from workbench.graphs.gdm import GdmGraph
@@ -166,7 +167,7 @@ def _networkx_scene(g: nx.Graph) -> _Scene:
 
 _SCENES = [(LabelledGraph, _labelled_scene), (GoodGraph, _good_scene), (GdmGraph, _gdm_scene),
            (OemGraph, _oem_scene), (RdfGraph, _rdf_scene), (NestedGraph, _nested_scene),
-           (Hypergraph, _hyper_scene), (nx.Graph, _networkx_scene)]
+           (Hypergraph, _hyper_scene)] + _figures.SCENES + [(nx.Graph, _networkx_scene)]
 
 
 def draw(model: Any, *, ax=None, path: str | Path | None = None, title: str | None = None) -> Figure:
