@@ -9,11 +9,12 @@ ovals, unlabelled vertices dots, symbols boxes, a packed vertex a double box wit
 
 from __future__ import annotations
 
-from workbench.graphs._scene import _COLORS, _Edge, _Node, _Scene, _sort_key, force_layout
+from workbench.graphs._scene import _COLORS, _Edge, _Node, _Scene, _sort_key, force_layout, layered_layout
 from workbench.graphs.ggl import GglGraph
 from workbench.graphs.gmod import GmodGraph, GmodSchema
 from workbench.graphs.goal import GoalGraph
 from workbench.graphs.gram import GramGraph, GramSchema
+from workbench.graphs.groovy import ClassSchema
 from workbench.graphs.pamal import PamalGraph
 
 _SQ = dict(marker="s", markersize=9, markerfacecolor=_COLORS["object"], markeredgecolor="#333")
@@ -131,5 +132,16 @@ def ggl_scene(m: GglGraph) -> _Scene:
     return _Scene(nodes, edges, pos, regions=regions, legend=legend, title="GGL")
 
 
-SCENES = [(GmodGraph, gmod_scene), (GmodSchema, gmod_schema_scene), (PamalGraph, pamal_scene),
+def groovy_class_scene(s: ClassSchema) -> _Scene:
+    g = s.inheritance().reverse(copy=True)  # super -> sub, so the most general classes come first
+    attrs = {s.name(h): h for h in s.H}
+    nodes = {n: _Node(f"{n}\n{', '.join(sorted(attrs[n]))}", "square", _COLORS["object"]) for n in g}
+    roots = sorted(n for n in g if g.in_degree(n) == 0)
+    edges = [_Edge(sub, sup, "", "hollow") for sup, sub in g.edges]
+    return _Scene(nodes, edges, layered_layout(g, roots), legend=[("class: its attribute set", _SQ),
+                                                                   ("▷ inherits from (subset of attributes)", {})],
+                  title="GROOVY class schema: inheritance by attribute inclusion")
+
+
+SCENES = [(ClassSchema, groovy_class_scene), (GmodGraph, gmod_scene), (GmodSchema, gmod_schema_scene), (PamalGraph, pamal_scene),
           (GoalGraph, goal_scene), (GramGraph, gram_scene), (GramSchema, gram_schema_scene), (GglGraph, ggl_scene)]

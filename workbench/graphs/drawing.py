@@ -23,6 +23,7 @@ from workbench.graphs import _figures
 from workbench.graphs._scene import (_COLORS, FORMATS, _Edge, _Node, _render, _Scene, _sort_key, force_layout,
                                      layered_layout)
 from workbench.graphs.gdm import GdmGraph
+from workbench.graphs.groovy import ObjectSchema
 from workbench.graphs.good import GoodGraph
 from workbench.graphs.hypergraph import Hypergraph
 from workbench.graphs.labelled import LabelledGraph
@@ -158,6 +159,12 @@ def _hyper_scene(m: Hypergraph) -> _Scene:
     return _Scene(nodes, edges, pos, regions=regions, legend=legend, title="hypergraph (GROOVY)")
 
 
+def _object_schema_scene(s: ObjectSchema) -> _Scene:
+    scene = _hyper_scene(s.hypergraph())
+    scene.title = "GROOVY object schema <N, F, S>"
+    return scene
+
+
 def _networkx_scene(g: nx.Graph) -> _Scene:
     nodes = {n: _Node(str(d.get("label", n)), "circle", _COLORS["value"]) for n, d in g.nodes(data=True)}
     style = "arrow" if g.is_directed() else "line"
@@ -167,7 +174,7 @@ def _networkx_scene(g: nx.Graph) -> _Scene:
 
 _SCENES = [(LabelledGraph, _labelled_scene), (GoodGraph, _good_scene), (GdmGraph, _gdm_scene),
            (OemGraph, _oem_scene), (RdfGraph, _rdf_scene), (NestedGraph, _nested_scene),
-           (Hypergraph, _hyper_scene)] + _figures.SCENES + [(nx.Graph, _networkx_scene)]
+           (Hypergraph, _hyper_scene), (ObjectSchema, _object_schema_scene)] + _figures.SCENES + [(nx.Graph, _networkx_scene)]
 
 
 def draw(model: Any, *, ax=None, path: str | Path | None = None, title: str | None = None) -> Figure:
