@@ -16,6 +16,7 @@ from workbench.graphs.goal import GoalGraph
 from workbench.graphs.gram import GramGraph, GramSchema
 from workbench.graphs.groovy import ClassSchema
 from workbench.graphs.pamal import PamalGraph
+from workbench.graphs.simatic import Network
 
 _SQ = dict(marker="s", markersize=9, markerfacecolor=_COLORS["object"], markeredgecolor="#333")
 _OV = dict(marker="o", markersize=9, markerfacecolor=_COLORS["value"], markeredgecolor="#333")
@@ -143,5 +144,13 @@ def groovy_class_scene(s: ClassSchema) -> _Scene:
                   title="GROOVY class schema: inheritance by attribute inclusion")
 
 
-SCENES = [(ClassSchema, groovy_class_scene), (GmodGraph, gmod_scene), (GmodSchema, gmod_schema_scene), (PamalGraph, pamal_scene),
+def network_scene(m: Network) -> _Scene:
+    nodes = {n: (_Node(f"{n}\n{t}", "circle", _COLORS["value"]) if t != "Junction" else _Node(str(n), "box"))
+             for n, t in m.nodes.items()}
+    edges = [_Edge(u, v, lab) for u, lab, v in m.edges]
+    return _Scene(nodes, edges, force_layout(m.to_networkx()), legend=[("node  id / type", _OV)],
+                  title=f"Simatic-XT network of type {m.type.name!r}")
+
+
+SCENES = [(Network, network_scene), (ClassSchema, groovy_class_scene), (GmodGraph, gmod_scene), (GmodSchema, gmod_schema_scene), (PamalGraph, pamal_scene),
           (GoalGraph, goal_scene), (GramGraph, gram_scene), (GramSchema, gram_schema_scene), (GglGraph, ggl_scene)]

@@ -120,10 +120,11 @@ def _rdf_scene(m: RdfGraph) -> _Scene:
 
 def _nested_scene(m: NestedGraph) -> _Scene:
     g = m.view()
-    nodes = {n: (_Node(d["label"], "double", _COLORS["master"]) if d["master"]
+    nodes = {n: (_Node(f"{d['label']}\n({d['size']} nodes)", "double", _COLORS["master"]) if d["master"]
                  else _Node(f"{n}\n{d['label']}" if str(n) != d["label"] else str(n), "circle", _COLORS["value"]))
              for n, d in g.nodes(data=True)}
-    edges = [_Edge(u, v, d["label"], "bold" if d["master"] else "arrow") for u, v, d in g.edges(data=True)]
+    edges = [_Edge(u, v, f"{d['label']} ×{d['multiplicity']}" if d["master"] and d["multiplicity"] > 1 else d["label"],
+                   "bold" if d["master"] else "arrow") for u, v, d in g.edges(data=True)]
     legend = [("master node (closed)", dict(marker="s", markersize=10, markerfacecolor=_COLORS["master"],
                                             markeredgecolor="#333")), ("node", _CI), ("bold: master edge", {})]
     opened = ", ".join(sorted(map(str, m.developed))) or "none"
