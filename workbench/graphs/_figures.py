@@ -15,6 +15,7 @@ from workbench.graphs.gmod import GmodGraph, GmodSchema
 from workbench.graphs.goal import GoalGraph
 from workbench.graphs.gram import GramGraph, GramSchema
 from workbench.graphs.groovy import ClassSchema
+from workbench.graphs.gul import GdmInstance
 from workbench.graphs.pamal import PamalGraph
 from workbench.graphs.simatic import Network
 
@@ -152,5 +153,21 @@ def network_scene(m: Network) -> _Scene:
                   title=f"Simatic-XT network of type {m.type.name!r}")
 
 
-SCENES = [(Network, network_scene), (ClassSchema, groovy_class_scene), (GmodGraph, gmod_scene), (GmodSchema, gmod_schema_scene), (PamalGraph, pamal_scene),
+def gdm_instance_scene(m: GdmInstance) -> _Scene:
+    nodes = {}
+    for n, sort in m.nodes.items():
+        classes = ", ".join(sorted(m.classes[n]))
+        if sort == "object":
+            nodes[n] = _Node(f"{n}\n{classes}", "square", _COLORS["object"])
+        elif sort == "composite":
+            nodes[n] = _Node(classes, "diamond", _COLORS["composite"])
+        else:
+            nodes[n] = _Node(f"{_value(m.values.get(n, '?'))}\n{classes}", "circle", _COLORS["value"])
+    edges = [_Edge(u, v, lab) for u, lab, v in m.edges]
+    return _Scene(nodes, edges, force_layout(m.to_networkx()),
+                  legend=[("object (its classes)", _SQ), ("composite value", _DI), ("basic value", _OV)],
+                  title="GDM instance (extension: classes per node)")
+
+
+SCENES = [(GdmInstance, gdm_instance_scene), (Network, network_scene), (ClassSchema, groovy_class_scene), (GmodGraph, gmod_scene), (GmodSchema, gmod_schema_scene), (PamalGraph, pamal_scene),
           (GoalGraph, goal_scene), (GramGraph, gram_scene), (GramSchema, gram_schema_scene), (GglGraph, ggl_scene)]

@@ -6,6 +6,10 @@ drawn as circles). Labelled edges give attributes and relationships; ``isa`` edg
 give specialisation (drawn with hollow arrowheads). The graph is built from its structure alone; whether
 it is *well formed* is a separate question answered by :meth:`GdmGraph.violations`, one message per
 broken rule, so that a teaching example can show an ill-formed graph and what is wrong with it.
+
+The rules W1-W5 are this project's own summary of what makes such a graph sensible; they are not Hidders'.
+GDM's schema graph, its extension relation with multiple classes and set-valued attributes, the constraints
+I-NS, I-BVT and I-REA, and GUL's additions and deletions with reduction are in :mod:`workbench.graphs.gul`.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from workbench.graphs._checks import require_label, require_mapping, require_nod
 
 NODE_KINDS = ("object", "composite", "basic")
 
-#: The well-formedness rules checked by :meth:`GdmGraph.violations`, by code.
+#: The well-formedness rules checked by :meth:`GdmGraph.violations`, by code (the project's own, see above).
 RULES = {
     "W1": "a basic-value node carries a value and has no outgoing edges",
     "W2": "object and composite-value nodes carry no value",
