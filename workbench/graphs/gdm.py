@@ -36,6 +36,17 @@ RULES = {
     "W5": "isa edges join object nodes and contain no cycle",
 }
 
+SURVEY = {
+    "model": "GDM", "year": 2002, "cite": "Hidders 2003",
+    "reference": "J. Hidders, Typing graph-manipulation operations, ICDT 2003 (GDM and its update language GUL)",
+    "data_structure": "object, composite-value and basic-value nodes; labelled and isa edges; schema graph "
+                      "with an extension relation (multiple classes, set-valued attributes)",
+    "query_language": "GUL: pattern-based addition and deletion, followed by reduction of similar value nodes",
+    "integrity": "I-NS node sorts, I-BVT basic-value types, I-REA allowed edges (in workbench.graphs.gul)",
+    "operators": ("GdmGraph.violations", "gul.GdmInstance.add", "gul.GdmInstance.delete", "gul.GdmInstance.reduce",
+                  "gul.GdmInstance.extension"),
+}
+
 
 @dataclass(frozen=True, eq=False)
 class GdmGraph:

@@ -32,13 +32,14 @@ from workbench.graphs._checks import require_label, require_mapping, require_nod
 from workbench.graphs.patterns import match_pattern
 
 SURVEY = {
-    "model": "GGL", "year": 1995,
-    "reference": "M. Graves, E. R. Bergeman, C. B. Lawrence, Graph database systems for genomics, IEEE EMB "
-                 "Magazine 14(6), 1995",
+    "model": "GGL", "year": 1995, "cite": "Graves et al. 1995",
+    "reference": "M. Graves, E. R. Bergeman, C. B. Lawrence, Graph database systems, IEEE Engineering in "
+                 "Medicine and Biology 14(6), 1995",
     "data_structure": "labelled and unlabelled nodes, symbol (value) nodes, relation-labelled edges, packed "
                       "graph vertices (nested subgraphs)",
     "query_language": "rooted-DAG path queries with equality constraints; query-as-graph (WEB)",
     "integrity": "symbols are leaves; packing forms a forest",
+    "operators": ("GglGraph.path_query", "GglGraph.web_query", "brute_force_path_query"),
 }
 
 

@@ -29,7 +29,7 @@ PRIMITIVE_DOMAINS: dict[str, tuple[type, ...]] = {"String": (str,), "Int": (int,
                                                   "Bool": (bool,)}
 
 SURVEY = {
-    "model": "GMOD", "year": 1992,
+    "model": "GMOD", "year": 1992, "cite": "Andries et al. 1992",
     "reference": "M. Andries, M. Gemis, J. Paredaens, I. Thyssens, J. Van den Bussche, Concepts for "
                  "graph-oriented object manipulation, EDBT 1992",
     "data_structure": "directed labelled graph: class nodes and primitive-value nodes; schema graph and "
@@ -37,6 +37,7 @@ SURVEY = {
     "query_language": "graph patterns as the single operation for query, update (add/delete) and view; "
                       "G-Log rules over it",
     "integrity": "schema-instance consistency (classes and property edges); primitive domains",
+    "operators": ("GmodGraph.query", "GmodGraph.view", "GmodGraph.add", "GmodGraph.delete", "glog.evaluate"),
 }
 
 

@@ -32,13 +32,14 @@ from workbench.errors import UserError
 from workbench.graphs._typed import TypedGraph, duplicates, reduce_duplicates
 
 SURVEY = {
-    "model": "GOAL", "year": 1993,
+    "model": "GOAL", "year": 1993, "cite": "Hidders & Paredaens 1993",
     "reference": "J. Hidders, J. Paredaens, GOAL, a graph-based object and association language, CISM 1993",
     "data_structure": "directed labelled graph: object, value and association nodes; functional and "
                       "multivalued edges; ISA",
     "query_language": "pattern-based addition and deletion (GOOD-style), associations merged by value",
     "integrity": "consistent schema (ISA acyclic, no conflicting inherited properties); functional edges; "
                  "associations identified by their attributes",
+    "operators": ("GoalGraph.add", "GoalGraph.delete", "GoalSchema.consistency_violations"),
 }
 
 

@@ -27,11 +27,12 @@ from workbench.graphs._checks import require_labelled_nodes
 from workbench.graphs.patterns import _NFA
 
 SURVEY = {
-    "model": "Gram", "year": 1992,
+    "model": "Gram", "year": 1992, "cite": "Amann & Scholl 1992",
     "reference": "B. Amann, M. Scholl, Gram: a graph data model and query language, ECHT 1992",
     "data_structure": "directed labelled multigraph typed by a schema graph of node and edge types",
     "query_language": "walk expressions (regular expressions over types) and the hyperwalk algebra",
     "integrity": "schema-instance consistency: node types and typed edges between them",
+    "operators": ("walks", "projection", "selection", "renaming", "join", "concatenation", "union", "intersection", "difference"),
 }
 
 Walk = tuple  # (n0, e1, n1, ..., ek, nk); an edge is its type name

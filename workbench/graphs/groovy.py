@@ -30,7 +30,7 @@ from workbench.errors import UserError
 from workbench.graphs.hypergraph import Hypergraph
 
 SURVEY = {
-    "model": "GROOVY", "year": 1991,
+    "model": "GROOVY", "year": 1991, "cite": "Levene & Poulovassilis 1991",
     "reference": "M. Levene, A. Poulovassilis, An object-oriented data model formalised through hypergraphs, "
                  "Data & Knowledge Engineering 6(3), 1991",
     "data_structure": "hypergraphs: value nodes, objects as undirected hyperedges, value FDs as directed "
@@ -38,6 +38,7 @@ SURVEY = {
     "query_language": "hypergraph manipulation language (HML): operators over hypergraphs",
     "integrity": "value functional dependencies (set-valued heads); shared sub-objects; inheritance by "
                  "attribute inclusion",
+    "operators": ("ObjectSchema.implies", "ObjectSchema.values", "ClassSchema.inheritance", "ClassSchema.lattice_violations", "hypergraph.groovy_objects"),
 }
 
 

@@ -37,13 +37,14 @@ BASIC_DOMAINS = {"String": (str,), "Int": (int,), "Real": (int, float), "Bool": 
 SPECIAL = ("in", "typ", "isa")
 
 SURVEY = {
-    "model": "PaMaL", "year": 1993,
+    "model": "PaMaL", "year": 1993, "cite": "Gemis & Paredaens 1993",
     "reference": "M. Gemis, J. Paredaens, An object-oriented pattern matching language, JSSST 1993",
     "data_structure": "schema and instance in one graph: class, basic-type, tuple and set nodes; attribute, "
                       "in, typ and isa edges",
     "query_language": "pattern-based node/edge addition and deletion, reduction, loops and procedures",
     "integrity": "typ edges to the right kind of schema node, edges allowed by the schema via isa; tuple "
                  "attributes single-valued",
+    "operators": ("node_addition", "node_deletion", "edge_addition", "edge_deletion", "reduction", "loop", "Procedure"),
 }
 
 

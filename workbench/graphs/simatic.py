@@ -27,13 +27,14 @@ from workbench.graphs._checks import require_labelled_nodes
 from workbench.graphs.nested import NestedGraph
 
 SURVEY = {
-    "model": "Simatic-XT", "year": 1992,
+    "model": "Simatic-XT", "year": 1992, "cite": "Mainguenaud 1992",
     "reference": "M. Mainguenaud, Simatic-XT: a data model to deal with multi-scaled networks, Computers, "
                  "Environment and Urban Systems 16(4), 1992",
     "data_structure": "typed networks with master nodes and master edges (nested levels of detail)",
     "query_language": "network operators: union, intersection, difference, concatenation, selection, path, "
                       "inclusion; develop/undevelop",
     "integrity": "network types (allowed node and edge types); masters nest as a tree",
+    "operators": ("union", "intersection", "difference", "concatenation", "selection", "path", "inclusion", "nested.NestedGraph.develop", "nested.NestedGraph.undevelop"),
 }
 
 
