@@ -3,8 +3,9 @@
 import networkx as nx
 import pytest
 
-from workbench.graphs import (GdmGraph, GoodGraph, Hypergraph, LabelledGraph, NestedGraph, OemGraph,
-                              fd_violations, groovy_objects, schema_violations)
+from workbench.graphs import GdmGraph, GoodGraph, Hypergraph, LabelledGraph, NestedGraph, OemGraph
+from workbench.graphs.hypergraph import fd_violations, groovy_objects
+from workbench.graphs.labelled import schema_violations
 from workbench.graphs import examples as E
 
 ROUND_TRIP = ["schema", "instance", "groovy", "good", "gdm", "oem", "rdf", "nested"]

@@ -4,7 +4,9 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from workbench.graphs import PathIndex, graph_database, label_paths, sample_query, vf2_scan
+from workbench.graphs import PathIndex
+from workbench.graphs.generators import graph_database, sample_query
+from workbench.graphs.pathindex import label_paths, vf2_scan
 from workbench.graphs.pathindex import fingerprint
 
 

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from networkx.algorithms import isomorphism as iso
 
 from workbench.graphs import (DomainConstraint, KeyConstraint, LabelledGraph, ReferentialConstraint,
-                              check_constraints, match_pattern, path_relation, regular_path_query)
+                              check_constraints, match_pattern, regular_path_query)
+from workbench.graphs.patterns import path_relation
 from workbench.graphs import examples as E
 from workbench.graphs.patterns import parse_path_expression
 

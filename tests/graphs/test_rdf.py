@@ -6,7 +6,9 @@ from hypothesis import strategies as st
 from rdflib import Literal, URIRef
 import pytest
 
-from workbench.graphs import RdfGraph, basic_graph_pattern, bgp_to_sparql, social_graph, sparql_solutions
+from workbench.graphs import RdfGraph, basic_graph_pattern
+from workbench.graphs.generators import social_graph
+from workbench.graphs.rdf import bgp_to_sparql, sparql_solutions
 from workbench.graphs import examples as E
 from workbench.graphs.rdf import EX
 

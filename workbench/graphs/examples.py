@@ -109,7 +109,14 @@ def nested_example() -> NestedGraph:
 
 
 def all_examples() -> dict:
-    """Every example by name, in teaching order."""
+    """Every example by name, in teaching order: one drawable model per figure of notebook 05."""
+    from workbench.graphs import ggl, gmod, goal, gram, groovy, gul, oem_exchange, pamal, simatic
+    object_schema, class_schema, _ = groovy.example()
+    north, south = simatic.example()
     return {"schema": schema_example(), "instance": instance_example(), "groovy": groovy_example(),
-            "good": good_example(), "gdm": gdm_example(), "oem": oem_example(), "rdf": rdf_example(),
-            "nested": nested_example()}
+            "groovy_object_schema": object_schema, "groovy_class_schema": class_schema,
+            "good": good_example(), "gmod": gmod.example(), "simatic": simatic.union(north, south),
+            "nested": nested_example(), "gram": gram.example(), "gram_schema": gram.example().schema,
+            "goal": goal.example(), "pamal": pamal.example(), "ggl": ggl.example(), "oem": oem_example(),
+            "oem_integrated": oem_exchange.integrate(oem_exchange.example_sources(), fuse=["name"]),
+            "gdm": gdm_example(), "gdm_instance": gul.example(), "rdf": rdf_example()}

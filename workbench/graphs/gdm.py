@@ -6,6 +6,10 @@ drawn as circles). Labelled edges give attributes and relationships; ``isa`` edg
 give specialisation (drawn with hollow arrowheads). The graph is built from its structure alone; whether
 it is *well formed* is a separate question answered by :meth:`GdmGraph.violations`, one message per
 broken rule, so that a teaching example can show an ill-formed graph and what is wrong with it.
+
+The rules W1-W5 are this project's own summary of what makes such a graph sensible; they are not Hidders'.
+GDM's schema graph, its extension relation with multiple classes and set-valued attributes, the constraints
+I-NS, I-BVT and I-REA, and GUL's additions and deletions with reduction are in :mod:`workbench.graphs.gul`.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from workbench.graphs._checks import require_label, require_mapping, require_nod
 
 NODE_KINDS = ("object", "composite", "basic")
 
-#: The well-formedness rules checked by :meth:`GdmGraph.violations`, by code.
+#: The well-formedness rules checked by :meth:`GdmGraph.violations`, by code (the project's own, see above).
 RULES = {
     "W1": "a basic-value node carries a value and has no outgoing edges",
     "W2": "object and composite-value nodes carry no value",
@@ -30,6 +34,17 @@ RULES = {
     "W4": "values are identified by content: no two composite-value nodes with the same components, "
           "no two basic-value nodes with the same label and value",
     "W5": "isa edges join object nodes and contain no cycle",
+}
+
+SURVEY = {
+    "model": "GDM", "year": 2002, "cite": "Hidders 2003",
+    "reference": "J. Hidders, Typing graph-manipulation operations, ICDT 2003 (GDM and its update language GUL)",
+    "data_structure": "object, composite-value and basic-value nodes; labelled and isa edges; schema graph "
+                      "with an extension relation (multiple classes, set-valued attributes)",
+    "query_language": "GUL: pattern-based addition and deletion, followed by reduction of similar value nodes",
+    "integrity": "I-NS node sorts, I-BVT basic-value types, I-REA allowed edges (in workbench.graphs.gul)",
+    "operators": ("GdmGraph.violations", "gul.GdmInstance.add", "gul.GdmInstance.delete", "gul.GdmInstance.reduce",
+                  "gul.GdmInstance.extension"),
 }
 
 

@@ -21,6 +21,18 @@ import networkx as nx
 from workbench.graphs._checks import require_edge_set, require_label, require_labelled_nodes, require_mapping
 from workbench.graphs.patterns import match_pattern
 
+SURVEY = {
+    "model": "GOOD", "year": 1990, "cite": "Gyssens et al. 1990",
+    "reference": "M. Gyssens, J. Paredaens, J. Van den Bussche, D. Van Gucht, A graph-oriented object database "
+                 "model, PODS 1990",
+    "data_structure": "directed labelled graph: non-printable (object) and printable (value) nodes; functional "
+                      "and multivalued edges",
+    "query_language": "five pattern-based transformations: node/edge addition and deletion, abstraction",
+    "integrity": "functional edges single-valued; instance consistent with the scheme",
+    "operators": ("GoodGraph.node_addition", "GoodGraph.node_deletion", "GoodGraph.edge_addition",
+                  "GoodGraph.edge_deletion", "GoodGraph.abstraction"),
+}
+
 
 @dataclass(frozen=True, eq=False)
 class GoodGraph:

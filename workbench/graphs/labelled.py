@@ -18,6 +18,15 @@ from workbench.graphs._checks import require_edge_set, require_labelled_nodes, r
 
 _KINDS = ("schema", "instance")
 
+SURVEY = {
+    "model": "labelled graph", "year": None, "cite": "AG08, basic notions",
+    "reference": "the labelled directed graph the survey uses as the common ground of the models it reviews",
+    "data_structure": "directed graph with labels on nodes and edges; a schema graph of types and instance graphs",
+    "query_language": "graph patterns and regular path queries (generic, in workbench.graphs.patterns)",
+    "integrity": "schema-instance conformance: declared node types, edges allowed by schema edges",
+    "operators": ("schema_violations", "labelled_graph"),
+}
+
 
 @dataclass(frozen=True, eq=False)
 class LabelledGraph:

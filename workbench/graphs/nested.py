@@ -122,10 +122,11 @@ class NestedGraph:
     def view(self) -> nx.MultiDiGraph:
         """The flat graph the user sees now.
 
-        Nodes carry ``label`` and ``master`` (True for a closed master, drawn as a double-bordered box).
+        Nodes carry ``label`` and ``master`` (True for a closed master, drawn as a double-bordered box); a closed
+        master's ``size`` is the number of base nodes it hides.
         Edges inside one closed master disappear; other edges between visible nodes keep their label, and
         edges touching a closed master become master edges: ``label`` lists the summarised labels,
-        ``master=True`` and ``members`` holds the base edges.
+        ``master=True``, ``members`` holds the base edges and ``multiplicity`` counts them.
         """
         g = nx.MultiDiGraph(model="nested")
         shown = {n: self.visible(n) for n in self.nodes}
@@ -134,7 +135,8 @@ class NestedGraph:
                 g.add_node(n, label=self.nodes[n], master=False)
         for m in self.masters:
             if self.visible(m) == m and m not in self.developed:
-                g.add_node(m, label=self.masters[m][0], master=True)
+                hidden = sum(1 for n in self.nodes if shown[n] == m)
+                g.add_node(m, label=self.masters[m][0], master=True, size=hidden)
         grouped: dict = defaultdict(list)
         for u, label, v in self.edges:
             a, b = shown[u], shown[v]
@@ -146,7 +148,8 @@ class NestedGraph:
                 grouped[(a, b)].append((u, label, v))
         for (a, b), members in grouped.items():
             labels = sorted({label for _, label, _ in members})
-            g.add_edge(a, b, key="master", label=",".join(labels), master=True, members=sorted(members, key=repr))
+            g.add_edge(a, b, key="master", label=",".join(labels), master=True, members=sorted(members, key=repr),
+                       multiplicity=len(members))
         return g
 
     def to_networkx(self) -> nx.MultiDiGraph:

@@ -19,6 +19,16 @@ from workbench.graphs._checks import require_mapping, require_node_id, require_t
 
 ATOMIC_TYPES = {bool: "boolean", int: "integer", float: "real", str: "string", bytes: "binary"}
 
+SURVEY = {
+    "model": "OEM", "year": 1995, "cite": "Papakonstantinou et al. 1995",
+    "reference": "Y. Papakonstantinou, H. Garcia-Molina, J. Widom, Object exchange across heterogeneous "
+                 "information sources, ICDE 1995",
+    "data_structure": "rooted, self-describing graph of atomic and complex objects with labelled references",
+    "query_language": "path expressions over the rooted graph (Lorel-style), integration through mediators",
+    "integrity": "none beyond object identity and reachability from the root (schema-less)",
+    "operators": ("OemGraph.describe", "oem_exchange.dumps", "oem_exchange.loads", "oem_exchange.integrate"),
+}
+
 
 def atomic_type(value: Any) -> str:
     """The OEM type name of an atomic value (what makes OEM self-describing)."""

@@ -29,6 +29,17 @@ from workbench.graphs._arrays import ranges as _ranges
 FORMATS = {"nt": "nt", "ntriples": "nt", "n-triples": "nt", "turtle": "turtle", "ttl": "turtle"}
 EX = "http://example.org/"
 
+SURVEY = {
+    "model": "RDF", "year": 2004, "cite": "W3C RDF 2004",
+    "reference": "G. Klyne, J. J. Carroll (eds.), Resource Description Framework (RDF): concepts and abstract "
+                 "syntax, W3C Recommendation, 2004",
+    "data_structure": "set of subject-predicate-object triples: a directed graph labelled with IRIs, blank "
+                      "nodes and literals",
+    "query_language": "basic graph patterns (the core of SPARQL)",
+    "integrity": "well-formed triples only; schema vocabularies (RDFS) add inference, not constraints",
+    "operators": ("basic_graph_pattern", "bgp_to_sparql", "RdfGraph.parse", "RdfGraph.serialize"),
+}
+
 
 def _format(fmt: str) -> str:
     if not isinstance(fmt, str) or fmt.lower() not in FORMATS:
