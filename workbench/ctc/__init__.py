@@ -15,7 +15,7 @@ from workbench.ctc._alignment import (
     log_likelihood,
     minimal_input_length,
 )
-from workbench.ctc._decode import best_path_decode, prefix_beam_search
+from workbench.ctc._decode import best_path_decode, prefix_beam_search, prefix_beam_search_batch
 from workbench.ctc._lexicon import (
     BKTree,
     LexiconDecodeResult,
@@ -56,4 +56,5 @@ __all__ = [
     "log_likelihood",
     "minimal_input_length",
     "prefix_beam_search",
+    "prefix_beam_search_batch",
 ]
