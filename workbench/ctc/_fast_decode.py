@@ -25,14 +25,20 @@ LOG2 = math.log(2.0)
 
 @numba.njit(cache=True, inline="always")
 def _logaddexp(x, y):
-    # numpy's npy_logaddexp, so that results match the readable version's np.logaddexp.
+    # numpy's npy_logaddexp, so that results match the readable version's np.logaddexp. The -inf
+    # shortcuts return exactly what the formula would (x + log1p(0)) without paying for exp and log1p.
+    if y == NEG_INF:
+        return x
+    if x == NEG_INF:
+        return y
     if x == y:
         return x + LOG2
     tmp = x - y
+    # Past a gap of 40 the smaller term adds under 5e-18: skip exp and log1p (scores stay within 1e-9).
     if tmp > 0:
-        return x + math.log1p(math.exp(-tmp))
+        return x if tmp > 40.0 else x + math.log1p(math.exp(-tmp))
     if tmp <= 0:
-        return y + math.log1p(math.exp(tmp))
+        return y if tmp < -40.0 else y + math.log1p(math.exp(tmp))
     return tmp
 
 
@@ -73,17 +79,16 @@ def _heap_push(heap_s, heap_i, size, cap, score, idx):
 
 
 @numba.njit(cache=True)
-def _child(table, keys, parent, char, num_classes, n_nodes, node_parent, node_char, create):
-    """Trie look-up of node ``parent`` + ``char`` in an open-addressing table; -1 if absent and not created."""
+def _child(table, keys, parent, char, num_classes, n_nodes, node_parent, node_char, node_slot):
+    """The trie node for node ``parent`` + ``char`` (created if new), from an open-addressing table."""
     key = parent * num_classes + char
     mask = table.shape[0] - 1
     h = (key * 0x9E3779B1) & mask
     while True:
         slot = table[h]
         if slot < 0:
-            if not create:
-                return -1, n_nodes
             table[h] = n_nodes
+            node_slot[n_nodes] = h
             keys[h] = key
             node_parent[n_nodes] = parent
             node_char[n_nodes] = char
@@ -94,63 +99,67 @@ def _child(table, keys, parent, char, num_classes, n_nodes, node_parent, node_ch
 
 
 @numba.njit(cache=True)
-def _search_one(y, length, beam_width, blank, top_n, use_pruning, min_logp, out_labels, out_lengths, out_scores):
-    """Beam search over frames [0, length) of y (T, C); writes the best ``top_n`` into the out arrays and
-    returns how many were written."""
-    C = y.shape[1]
-    W = beam_width
-    max_nodes = 1 + length * W
-    node_parent = np.empty(max_nodes, np.int64)
-    node_char = np.empty(max_nodes, np.int64)
+def _workspace(T, W, C):
+    """Scratch arrays for one sequence of up to T frames, allocated once per batch (or per thread)."""
+    max_nodes = 1 + T * W
     cap = 1
     while cap < 2 * max_nodes:
         cap <<= 1
-    table = np.full(cap, -1, np.int64)
-    keys = np.empty(cap, np.int64)
+    ints = np.empty((6, W), np.int64)  # node, last, heap index, new node, new last, spare
+    floats = np.empty((8, W), np.float64)  # p_blank, p_label, total, stay_pb, stay_pnb, heap score, new_pb, new_pnb
+    return (np.empty(max_nodes, np.int64), np.empty(max_nodes, np.int64), np.full(cap, -1, np.int64),
+            np.empty(cap, np.int64), np.full(max_nodes, -1, np.int64), np.empty(max_nodes, np.int64),
+            np.empty(C, np.int64), np.full(C, -1, np.int64), np.empty((W, C), np.float64), ints, floats)
+
+
+@numba.njit(cache=True)
+def _search_one(y, length, beam_width, blank, top_n, use_pruning, min_logp, out_labels, out_lengths, out_scores,
+                work):
+    """Beam search over frames [0, length) of y (T, C); writes the best ``top_n`` into the out arrays and
+    returns how many were written. ``work`` comes from :func:`_workspace` and is left clean for reuse."""
+    C = y.shape[1]
+    W = beam_width
+    node_parent, node_char, table, keys, pos_of, node_slot, cand, cand_pos, ext, ints, floats = work
     node_parent[0] = -1
     node_char[0] = -1
     n_nodes = 1
-    pos_of = np.full(max_nodes, -1, np.int64)  # node -> position in the current beam
-
+    node, last, heap_i, new_node, new_last = ints[0], ints[1], ints[2], ints[3], ints[4]
+    pb, pnb, total, stay_pb, stay_pnb = floats[0], floats[1], floats[2], floats[3], floats[4]
+    heap_s, new_pb, new_pnb = floats[5], floats[6], floats[7]
     # Beam: node, p ending in blank, p ending in a label, last label (-1 for the empty prefix).
-    node = np.empty(W, np.int64)
-    pb = np.empty(W, np.float64)
-    pnb = np.empty(W, np.float64)
-    last = np.empty(W, np.int64)
     node[0] = 0
     pb[0] = 0.0
     pnb[0] = NEG_INF
     last[0] = -1
     B = 1
-
-    total = np.empty(W, np.float64)
-    stay_pb = np.empty(W, np.float64)
-    stay_pnb = np.empty(W, np.float64)
-    cand = np.empty(C, np.int64)
-    cand_pos = np.full(C, -1, np.int64)
-    ext = np.empty((W, C), np.float64)
-    heap_s = np.empty(W, np.float64)
-    heap_i = np.empty(W, np.int64)
-    new_node = np.empty(W, np.int64)
-    new_pb = np.empty(W, np.float64)
-    new_pnb = np.empty(W, np.float64)
-    new_last = np.empty(W, np.int64)
+    checksum = 0.0  # NaN anywhere in the input makes this NaN: the caller's check, at no extra pass
 
     for t in range(length):
         row = y[t]
         # Candidate labels of this frame (all labels, or those above the pruning threshold).
         n_cand = 0
         if use_pruning:
+            # One pass: labels above the threshold, and the frame's best class, kept even below it.
             best = 0
-            for k in range(1, C):
-                if row[k] > row[best]:
-                    best = k
             for k in range(C):
-                if k != blank and (row[k] >= min_logp or k == best):
+                v = row[k]
+                checksum += v
+                if v > row[best]:
+                    best = k
+                if k != blank and v >= min_logp:
                     cand[n_cand] = k
                     n_cand += 1
+            if best != blank and row[best] < min_logp:
+                # Insert in label order, as the readable version lists candidates.
+                j = n_cand
+                while j > 0 and cand[j - 1] > best:
+                    cand[j] = cand[j - 1]
+                    j -= 1
+                cand[j] = best
+                n_cand += 1
         else:
             for k in range(C):
+                checksum += row[k]
                 if k != blank:
                     cand[n_cand] = k
                     n_cand += 1
@@ -224,7 +233,7 @@ def _search_one(y, length, beam_width, blank, top_n, use_pruning, min_logp, out_
             else:
                 b = (i - B) // n_cand
                 c = cand[(i - B) % n_cand]
-                child, n_nodes = _child(table, keys, node[b], c, C, n_nodes, node_parent, node_char, True)
+                child, n_nodes = _child(table, keys, node[b], c, C, n_nodes, node_parent, node_char, node_slot)
                 new_node[a] = child
                 new_pb[a] = NEG_INF
                 new_pnb[a] = ext[b, (i - B) % n_cand]
@@ -236,6 +245,8 @@ def _search_one(y, length, beam_width, blank, top_n, use_pruning, min_logp, out_
             pnb[a] = new_pnb[a]
             last[a] = new_last[a]
 
+    for i in range(1, n_nodes):
+        table[node_slot[i]] = -1  # leave the workspace clean for the next sequence
     # Final ranking: stable sort by total probability, best first.
     final = np.empty(B, np.float64)
     for b in range(B):
@@ -256,32 +267,46 @@ def _search_one(y, length, beam_width, blank, top_n, use_pruning, min_logp, out_
         for d in range(depth - 1, -1, -1):
             out_labels[r, d] = node_char[n]
             n = node_parent[n]
+    if checksum != checksum:
+        return -1
     return n_out
 
 
 @numba.njit(cache=True)
-def search_batch(log_probs, lengths, beam_width, blank, top_n, use_pruning, min_logp):
-    """All items of a padded (N, T, C) batch in one compiled call, one after another."""
-    N, T, _ = log_probs.shape
-    labels = np.zeros((N, top_n, T), np.int64)
+def search_batch(frames, starts, lengths, beam_width, blank, top_n, use_pruning, min_logp):
+    """All items in one compiled call, one after another. Item n is frames[starts[n]:starts[n] + lengths[n]].
+
+    Returns flat labels (item n's r-th labelling starts at top_n * starts[n] + r * lengths[n]), their
+    lengths (N, top_n), scores (N, top_n) and how many labellings each item has (-1: its input has NaN).
+    """
+    N = starts.shape[0]
+    C = frames.shape[1]
+    labels = np.zeros(frames.shape[0] * top_n, np.int64)
     label_lengths = np.zeros((N, top_n), np.int64)
     scores = np.full((N, top_n), NEG_INF)
     found = np.zeros(N, np.int64)
+    work = _workspace(max(1, lengths.max()) if N else 1, beam_width, C)
     for n in range(N):
-        found[n] = _search_one(log_probs[n], lengths[n], beam_width, blank, top_n, use_pruning, min_logp,
-                               labels[n], label_lengths[n], scores[n])
+        s, T = starts[n], lengths[n]
+        out = labels[s * top_n : (s + T) * top_n].reshape((top_n, T))
+        found[n] = _search_one(frames[s : s + T], T, beam_width, blank, top_n, use_pruning, min_logp,
+                               out, label_lengths[n], scores[n], work)
     return labels, label_lengths, scores, found
 
 
 @numba.njit(cache=True, parallel=True)
-def search_batch_parallel(log_probs, lengths, beam_width, blank, top_n, use_pruning, min_logp):
+def search_batch_parallel(frames, starts, lengths, beam_width, blank, top_n, use_pruning, min_logp):
     """As :func:`search_batch`, the items spread over numba's threads (``numba.set_num_threads``)."""
-    N, T, _ = log_probs.shape
-    labels = np.zeros((N, top_n, T), np.int64)
+    N = starts.shape[0]
+    C = frames.shape[1]
+    labels = np.zeros(frames.shape[0] * top_n, np.int64)
     label_lengths = np.zeros((N, top_n), np.int64)
     scores = np.full((N, top_n), NEG_INF)
     found = np.zeros(N, np.int64)
     for n in numba.prange(N):
-        found[n] = _search_one(log_probs[n], lengths[n], beam_width, blank, top_n, use_pruning, min_logp,
-                               labels[n], label_lengths[n], scores[n])
+        s, T = starts[n], lengths[n]
+        work = _workspace(T, beam_width, C)
+        out = labels[s * top_n : (s + T) * top_n].reshape((top_n, T))
+        found[n] = _search_one(frames[s : s + T], T, beam_width, blank, top_n, use_pruning, min_logp,
+                               out, label_lengths[n], scores[n], work)
     return labels, label_lengths, scores, found
