@@ -57,11 +57,14 @@ def test_duplicates_collapse_and_iteration_gives_each_word_once():
 def test_lexicon_decode_accepts_the_index_and_agrees_with_the_tree():
     charset = "abc"
     rng = np.random.default_rng(0)
-    logits = rng.normal(0, 1, (12, 4))
-    logits[:, 0] += 1.0
+    logits = rng.normal(0, 1, (6, 4))
+    for t, k in enumerate([1, 0, 2, 0, 2, 0]):  # best path reads "abb"
+        logits[t, k] += 6
     log_probs = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
-    words = ["a", "ab", "abc", "cab", "bca", "cc"]
-    assert lexicon_decode(log_probs, DeletionIndex(words), charset) == lexicon_decode(log_probs, BKTree(words), charset)
+    words = ["a", "ab", "abc", "cab", "bca", "cccc"]
+    result = lexicon_decode(log_probs, DeletionIndex(words), charset)
+    assert not result.fell_back and result.candidates == 4  # a, ab, abc, cab
+    assert result == lexicon_decode(log_probs, BKTree(words), charset)
 
 
 @pytest.mark.parametrize("call, error", [
