@@ -26,6 +26,7 @@ from workbench.lake._registry import (
     check_feature_name,
     check_function_name,
 )
+from workbench.lake._pit import gather  # point-in-time look-up; walks back per row, no index needed cold
 from workbench.lake._router import invoke
 from workbench.lake._store import CommitLog, WriterLock
 from workbench.lake._validate import LakeValidationError, coerce_values, key_table, prepare_frame, time_to_ns
@@ -33,7 +34,6 @@ from workbench.lake._window import (
     WindowData,
     components_frame,
     empty,
-    gather,
     to_series,
     valid_mask,
 )
