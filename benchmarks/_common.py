@@ -35,22 +35,31 @@ def seconds(fn, repeats: int, warmup: int = 1) -> list[float]:
     return out
 
 
-def paired(ours, peer, repeats: int, warmup: int = 1) -> dict:
+def paired(ours, peer, repeats: int, warmup: int = 1, min_time: float = 0.2) -> dict:
     """Time ``ours`` and ``peer`` alternately ``repeats`` times; ratios peer/ours per pair.
 
-    Returns ours/peer times (lists, seconds) and ``ratio_min``/``ratio_max``/``ratio_median``.
+    Like timeit, a call shorter than ``min_time`` seconds is repeated within one sample (each side its
+    own count) and the sample is the mean per call: on a loaded machine one scheduler stall would
+    otherwise decide a millisecond timing. Returns ours/peer seconds per call (lists) and
+    ``ratio_min``/``ratio_max``/``ratio_median``.
     """
-    for _ in range(warmup):
-        ours()
-        peer()
+    numbers = {}
+    for fn in (ours, peer):
+        t0 = time.perf_counter()
+        for _ in range(max(1, warmup)):
+            fn()
+        once = (time.perf_counter() - t0) / max(1, warmup)
+        numbers[fn] = max(1, int(min_time / once) if once > 0 else 1) if min_time else 1
     t_ours, t_peer = [], []
     for i in range(repeats):
         # Alternate who goes first so that a load spike or a cache effect does not always hit one side.
         order = (ours, peer) if i % 2 == 0 else (peer, ours)
         for fn in order:
+            number = numbers[fn]
             t0 = time.perf_counter()
-            fn()
-            (t_ours if fn is ours else t_peer).append(time.perf_counter() - t0)
+            for _ in range(number):
+                fn()
+            (t_ours if fn is ours else t_peer).append((time.perf_counter() - t0) / number)
     return ratio_stats(t_ours, t_peer)
 
 
