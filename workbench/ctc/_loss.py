@@ -149,7 +149,7 @@ def ctc_loss(
     # has a zero one. Results below half of it are read back as "impossible".
     neg = torch.finfo(dtype).min / 8
     if gradient == "auto":
-        gradient = "fused" if device.type == "cpu" else "autograd"
+        gradient = "fused" if device.type == "cpu" and _have_numba() else "autograd"
 
     if T == 0 or N == 0:
         # No frames at all: only the empty target is possible (probability 1).
@@ -199,6 +199,13 @@ def _recursion_log_likelihood(log_probs, padded, valid, input_lengths, target_le
         return _AlphaBeta.apply(log_probs, ext_d, skip_add, active, input_lengths.to(device), target_lengths.to(device), neg)
     emit = log_probs.gather(2, ext_d.unsqueeze(0).expand(T, N, L)).clamp_min(neg)  # (T, N, L)
     return _log_likelihood_autograd(emit, skip_add, active, input_lengths, target_lengths, neg)
+
+
+def _have_numba() -> bool:
+    # numba is a dependency, but a broken or missing install should cost speed, not the loss.
+    import importlib.util
+
+    return importlib.util.find_spec("numba") is not None
 
 
 _PARALLEL_LOCK = threading.Lock()  # numba's default thread pool must not be entered from two threads at once
