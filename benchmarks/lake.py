@@ -1,19 +1,19 @@
-"""Feature-lake benchmark: ingest throughput, point-in-time join vs polars and Feast, get latency.
+"""Feature-lake benchmark: the point-in-time join vs DuckDB and polars, cold and warm; ingest; get latency.
 
-Side by side in one run (ratios are peer time / lake time, so > 1 means the lake is faster):
-- ingest: feature values per second for one large batch and for the same data in daily batches
-  (each batch is an atomic copy-on-write commit of the day window);
+Side by side in one run (ratio = peer time / lake time per alternating pair, min-max; > 1: the lake is faster):
 - point-in-time join of E entity rows against F feature rows (K keys x D days, 10% of cells missing, ttl
-  7 days): ``FeatureLake.training_frame`` from a freshly opened lake (cold: reads zarr, builds the as-of
-  index) and again (warm), vs polars ``join_asof`` grouped by key (both sides sorted by time, the result put
-  back in entity order; the feature frame's sort is not timed) and vs Feast's local offline store
-  (``get_historical_features``) in a virtual environment of its own, created by this script on first use
-  (Feast pins pandas<3, so it never goes into the project's .venv). Results are checked equal;
+  7 days), every side on ``--threads`` threads (default 1: polars via POLARS_MAX_THREADS, DuckDB ``SET
+  threads``):
+  - lake **cold**: ``FeatureLake.open`` afresh, then ``training_frame`` (reads zarr from disk, resolves keys);
+  - lake **warm**: the same lake again (window and key index cached per stored version);
+  - DuckDB ``ASOF LEFT JOIN`` on in-memory Arrow tables, the ttl applied on the matched time, ordered back;
+  - polars ``join_asof`` by key, **both sorts timed** (entities and features by time), order restored.
+  Results are checked equal row by row. Feast's offline store (``--feast``, its own venv) is optional.
+- ingest: feature values per second for one large batch and for the same data in daily batches;
 - ``get`` latency p50 / p99, latest value and as-of a random time.
 
-Defaults (10^4 keys x 100 days = 10^6 feature rows, 10^5 entity rows) take about a minute plus Feast's
-one-time install. ``--full``: 10^5 keys x 111 days ~ 10^7 feature rows and 10^6 entity rows.
-Writes reports/benchmarks/lake.json and lake.md.
+Defaults: 10^5 keys x 111 days ~ 10^7 feature rows and 10^6 entity rows (the issue's size; a few minutes
+and ~3 GB). ``--smoke``: toy sizes in seconds. Writes lake.json, lake.md and lake.summary.json to ``--out``.
 """
 
 from __future__ import annotations
@@ -31,12 +31,31 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import polars as pl
+
+
+def _threads_from_argv(argv) -> int:
+    # polars fixes its thread pool at import: read --threads before importing it.
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            return int(argv[i + 1])
+        if a.startswith("--threads="):
+            return int(a.split("=", 1)[1])
+    return 1
+
+
+os.environ.setdefault("POLARS_MAX_THREADS", str(_threads_from_argv(sys.argv[1:])))
+
+import polars as pl  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import add_common_flags, fmt_range, machine_info, paired, summary_row, write_summary  # noqa: E402
 
 from workbench.lake import EventKey, FeatureLake  # noqa: E402
+
+NAME = "lake"
 
 FEATURE = "/bench/feature/customer/x"
 FEAST_VENV = Path(os.environ.get("WORKBENCH_FEAST_VENV", Path.home() / ".cache" / "workbench" / "feast-venv"))
@@ -95,13 +114,23 @@ def bench_ingest(features: pl.DataFrame, work: Path, daily_batches: int) -> tupl
     return result, one
 
 
-def polars_pit(entities: pl.DataFrame, features_sorted: pl.DataFrame, ttl: str) -> pl.DataFrame:
+def polars_pit(entities: pl.DataFrame, features: pl.DataFrame, ttl: str) -> pl.DataFrame:
+    """join_asof by key with both sorts inside (the lake pays for its own ordering too)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # sortedness within groups cannot be checked; it holds
         return (entities.with_row_index("__i").sort("event_time")
-                .join_asof(features_sorted, left_on="event_time", right_on="time", by="customer",
+                .join_asof(features.sort("time"), left_on="event_time", right_on="time", by="customer",
                            strategy="backward", tolerance=ttl)
                 .sort("__i").drop("__i", "time"))
+
+
+def duckdb_pit(con, ttl_s: int) -> pl.Series:
+    """DuckDB's ASOF LEFT JOIN on the registered tables; the ttl applied to the matched time; entity order."""
+    sql = f"""
+        SELECT e.__i, CASE WHEN f.time >= e.event_time - INTERVAL {ttl_s} SECOND THEN f.x END AS x
+        FROM entities e ASOF LEFT JOIN features f ON e.customer = f.customer AND e.event_time >= f.time
+        ORDER BY e.__i"""
+    return pl.from_arrow(con.execute(sql).to_arrow_table())["x"]
 
 
 FEAST_SCRIPT = r'''
@@ -217,92 +246,116 @@ def bench_get(lake: FeatureLake, entities: pl.DataFrame, samples: int, seed: int
             "asof_p50_us": float(np.percentile(asof, 50) / 1e3), "asof_p99_us": float(np.percentile(asof, 99) / 1e3)}
 
 
+def bench_pit(lake_path: Path, features: pl.DataFrame, entities: pl.DataFrame, ttl: str, ttl_s: int, threads: int,
+              repeats: int) -> tuple[dict, list[dict], pl.Series]:
+    def cold():
+        return FeatureLake.open(lake_path).training_frame(entities, [FEATURE], ttl=ttl)
+
+    warm_lake = FeatureLake.open(lake_path)
+    ours = warm_lake.training_frame(entities, [FEATURE], ttl=ttl)[FEATURE]
+
+    def warm():
+        return warm_lake.training_frame(entities, [FEATURE], ttl=ttl)
+
+    result, rows = {"non_null": int(ours.is_not_null().sum())}, []
+    sizes = f"{entities.height:,} x {features.height:,}"
+    peers = []
+    peer_polars = lambda: polars_pit(entities, features, ttl)  # noqa: E731
+    result["polars_equal"] = bool(peer_polars()[FEATURE].equals(ours))
+    peers.append(("polars", f"polars {pl.__version__} join_asof by key, sorts timed", peer_polars, result["polars_equal"]))
+    try:
+        import duckdb
+    except ImportError:
+        result["duckdb"] = "not installed: pip install duckdb"
+        print("  duckdb not installed; skipped", flush=True)
+    else:
+        con = duckdb.connect()
+        con.execute(f"SET threads TO {threads}")
+        con.register("entities", entities.with_row_index("__i").to_arrow())
+        con.register("features", features.rename({FEATURE: "x"}).to_arrow())
+        result["duckdb_equal"] = bool(duckdb_pit(con, ttl_s).rename(FEATURE).equals(ours))
+        peers.append(("duckdb", f"DuckDB {duckdb.__version__} ASOF LEFT JOIN", lambda: duckdb_pit(con, ttl_s), result["duckdb_equal"]))
+    for key, label, peer, equal in peers:
+        for mode, ours_fn in (("cold", cold), ("warm", warm)):
+            stats = paired(ours_fn, peer, repeats)
+            result[f"{key}_{mode}"] = stats
+            note = (f"equal: {equal}; {threads} thread(s) each; " +
+                    ("lake freshly opened: reads zarr, resolves keys, no index" if mode == "cold"
+                     else "lake window and key index cached (the peer has no such cache)"))
+            rows.append(summary_row(NAME, f"point-in-time join {sizes}, ttl {ttl}, lake {mode}", label, stats,
+                                    headline=mode == "cold", note=note))
+            print(f"  PIT {mode} vs {key}: {fmt_range(stats)}x (equal {equal})", flush=True)
+    return result, rows, ours
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--keys", type=int, default=10_000, help="customers (default 10^4)")
-    parser.add_argument("--days", type=int, default=100, help="daily window times per customer (default 100)")
-    parser.add_argument("--entity-rows", type=int, default=100_000, help="entity rows to join (default 10^5)")
-    parser.add_argument("--full", action="store_true", help="10^5 keys x 111 days (~10^7 feature rows), 10^6 entity rows")
-    parser.add_argument("--repeats", type=int, default=3, help="timed repeats of each warm join (best is kept)")
+    add_common_flags(parser)
+    parser.add_argument("--keys", type=int, default=100_000, help="customers (default 10^5)")
+    parser.add_argument("--days", type=int, default=111, help="daily window times per customer (default 111)")
+    parser.add_argument("--entity-rows", type=int, default=1_000_000, help="entity rows to join (default 10^6)")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating timed pairs per comparison")
+    parser.add_argument("--threads", type=int, default=1, help="threads for every side (polars, DuckDB)")
     parser.add_argument("--daily-batches", type=int, default=10, help="batches for the batched ingest")
     parser.add_argument("--get-samples", type=int, default=2000)
-    parser.add_argument("--no-feast", dest="feast", action="store_false", help="skip the Feast peer")
+    parser.add_argument("--feast", action="store_true", help="also run Feast's offline store (own venv, installed on first use)")
     parser.add_argument("--feast-install-timeout", type=int, default=600)
     parser.add_argument("--feast-timeout", type=int, default=600, help="seconds for Feast's join")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "benchmarks")
     args = parser.parse_args(argv)
-    if args.full:
-        # 111 days with 10% of cells missing: 10^5 x 111 x 0.9 = 9.99 x 10^6 feature rows
-        args.keys, args.days, args.entity_rows = 100_000, 111, 1_000_000
-    for name in ("keys", "days", "entity_rows", "repeats"):
+    if args.smoke:
+        args.keys, args.days, args.entity_rows, args.repeats, args.get_samples = 300, 20, 3000, 1, 50
+    for name in ("keys", "days", "entity_rows", "repeats", "threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
 
     ttl, ttl_s = "7d", 7 * 86400
     features, entities = make_data(args.keys, args.days, args.entity_rows, args.seed)
-    result = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                          "polars": pl.__version__, "platform": platform.platform()},
+    result = {"machine": {**machine_info(args.threads), "polars": pl.__version__},
               "sizes": {"keys": args.keys, "days": args.days, "feature_rows": features.height,
-                        "entity_rows": entities.height, "ttl": ttl}}
+                        "entity_rows": entities.height, "ttl": ttl}, "smoke": args.smoke}
     print(f"feature rows {features.height:,}, entity rows {entities.height:,}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="lake-bench-"))
+    summary = []
     try:
         ingest, lake_path = bench_ingest(features, work, args.daily_batches)
         result["ingest"] = ingest
         print(f"ingest: {ingest['one_batch_values_per_s']:,.0f} values/s in one batch, "
               f"{ingest['batched_values_per_s']:,.0f} values/s in {ingest['batches']} batches", flush=True)
-
-        cold_lake = FeatureLake.open(lake_path)
-        cold_s, ours = timed(lambda: cold_lake.training_frame(entities, [FEATURE], ttl=ttl))
-        warm_s, ours = timed(lambda: cold_lake.training_frame(entities, [FEATURE], ttl=ttl), args.repeats)
-        features_sorted = features.sort("time")
-        polars_s, peer = timed(lambda: polars_pit(entities, features_sorted, ttl), args.repeats)
-        equal = ours[FEATURE].equals(peer[FEATURE])
-        result["pit"] = {"lake_cold_s": cold_s, "lake_warm_s": warm_s, "polars_join_asof_s": polars_s,
-                         "ratio_polars_over_lake_warm": polars_s / warm_s,
-                         "ratio_polars_over_lake_cold": polars_s / cold_s,
-                         "lake_over_polars_warm": warm_s / polars_s, "goal_lake_over_polars": 1.5,
-                         "equal_to_polars": bool(equal), "non_null": int(ours[FEATURE].is_not_null().sum())}
-        print(f"point in time: lake {warm_s:.3f}s warm / {cold_s:.3f}s cold, polars join_asof {polars_s:.3f}s, "
-              f"equal={equal}", flush=True)
+        result["pit"], summary, ours = bench_pit(lake_path, features, entities, ttl, ttl_s, args.threads, args.repeats)
         if args.feast:
-            feast = bench_feast(entities, features, ours[FEATURE], ttl_s, args)
-            if feast.get("status") == "ok":
-                feast["ratio_feast_over_lake_warm"] = feast["seconds"] / warm_s
-                feast["ratio_feast_over_lake_cold"] = feast["seconds"] / cold_s
+            feast = bench_feast(entities, features, ours, ttl_s, args)
             result["feast"] = feast
             print(f"feast: {feast}", flush=True)
         else:
-            result["feast"] = {"status": "skipped", "reason": "--no-feast"}
-        result["get"] = bench_get(cold_lake, entities, min(args.get_samples, entities.height), args.seed)
+            result["feast"] = {"status": "skipped", "reason": "not asked for (--feast)"}
+        result["get"] = bench_get(FeatureLake.open(lake_path), entities, min(args.get_samples, entities.height), args.seed)
         print(f"get: {result['get']}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "lake.json").write_text(json.dumps(result, indent=2))
+    (args.out / "lake.json").write_text(json.dumps(result, indent=2, default=float))
+    write_summary(args.out, NAME, summary)
     pit, ing, get, feast = result["pit"], result["ingest"], result["get"], result["feast"]
-    feast_line = (f"| Feast {feast.get('feast_version', '')} offline store (file) | {feast['seconds']:.3f} | "
-                  f"{feast['ratio_feast_over_lake_warm']:.2f}x | equal on the rows it returns: {feast['equal']}; "
-                  f"it returns {feast['rows']:,} of {entities.height:,} entity rows; of the "
-                  f"{feast['rows_dropped_by_feast']:,} it drops, {feast['dropped_rows_with_a_value']:,} have a value "
-                  f"in the lake and in polars |"
-                  if feast.get("status") == "ok" else f"| Feast | - | - | {feast['status']}: {feast.get('reason')} |")
+    pit_lines = "\n".join(f"| {r['peer']} | {r['work'].rsplit(', lake ', 1)[1]} | {r['ratio_min']:.2f}-{r['ratio_max']:.2f} | {r['note']} |"
+                          for r in summary)
+    feast_line = (f"Feast {feast.get('feast_version', '')} offline store: {feast['seconds']:.2f} s; equal on the rows it returns: "
+                  f"{feast['equal']} (it returns {feast['rows']:,} of {entities.height:,} rows)"
+                  if feast.get("status") == "ok" else f"Feast: {feast['status']} ({feast.get('reason')})")
     md = f"""# Feature lake benchmark
 
 {result['sizes']['feature_rows']:,} feature rows ({args.keys:,} keys x {args.days} days, 10% missing),
-{entities.height:,} entity rows, ttl {ttl}; {result['machine']['cpus']} CPUs, Python {result['machine']['python']},
-polars {pl.__version__}. Ratios are peer time / lake time (> 1: the lake is faster).
+{entities.height:,} entity rows, ttl {ttl}; {args.threads} thread(s) on every side; {result['machine']}.
+Ratio = peer time / lake time per alternating pair, min-max over {args.repeats} repeats (> 1: the lake is faster).
 
 ## Point-in-time join
 
-| implementation | seconds | time / lake warm | notes |
-| --- | ---: | ---: | --- |
-| lake `training_frame`, warm | {pit['lake_warm_s']:.3f} | 1.00x | as-of index cached per stored version |
-| lake `training_frame`, cold | {pit['lake_cold_s']:.3f} | {pit['lake_cold_s'] / pit['lake_warm_s']:.2f}x | freshly opened: reads zarr, builds the index |
-| polars `join_asof` by key | {pit['polars_join_asof_s']:.3f} | {pit['ratio_polars_over_lake_warm']:.2f}x | equal: {pit['equal_to_polars']}; goal lake <= 1.5x polars: lake/polars = {pit['lake_over_polars_warm']:.2f} (cold {1 / pit['ratio_polars_over_lake_cold']:.2f}) |
-{feast_line}
+| peer | lake | ratio | notes |
+| --- | --- | ---: | --- |
+{pit_lines}
+
+{feast_line}.
 
 ## Ingest
 
@@ -320,7 +373,10 @@ polars {pl.__version__}. Ratios are peer time / lake time (> 1: the lake is fast
 """
     (args.out / "lake.md").write_text(md)
     print(md)
-    return 0
+    ok = pit["polars_equal"] and pit.get("duckdb_equal", True)
+    if not ok:
+        print("MISMATCH: the lake's join differs from a peer's", file=sys.stderr)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """ctc_loss against torch.nn.functional.ctc_loss: values and gradients, every layout and reduction."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -42,7 +43,7 @@ def loss_and_grad(fn, logits, *args, reduction, zero_infinity, **kwargs):
 @pytest.mark.parametrize("zero_infinity", [False, True])
 @pytest.mark.parametrize("layout", ["padded", "concatenated"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@pytest.mark.parametrize("gradient", ["autograd", "alpha_beta"])
+@pytest.mark.parametrize("gradient", ["autograd", "alpha_beta", "fused"])
 def test_matches_torch_native(reduction, zero_infinity, layout, dtype, gradient):
     logits, targets, input_lengths, target_lengths = make_batch(seed=7, dtype=dtype)
     if layout == "concatenated":
@@ -58,7 +59,7 @@ def test_matches_torch_native(reduction, zero_infinity, layout, dtype, gradient)
         assert reduction == "none" or torch.isinf(ours)
 
 
-@pytest.mark.parametrize("gradient", ["autograd", "alpha_beta"])
+@pytest.mark.parametrize("gradient", ["autograd", "alpha_beta", "fused"])
 def test_impossible_item_is_inf_and_its_gradient_zero(gradient):
     logits, targets, input_lengths, target_lengths = make_batch(seed=3)
     x = logits.clone().requires_grad_(True)
@@ -77,7 +78,7 @@ def test_impossible_item_is_inf_and_its_gradient_zero(gradient):
 
 
 @pytest.mark.parametrize("seed", range(5))
-@pytest.mark.parametrize("gradient", ["autograd", "alpha_beta"])
+@pytest.mark.parametrize("gradient", ["autograd", "alpha_beta", "fused"])
 def test_random_batches(seed, gradient):
     g = torch.Generator().manual_seed(100 + seed)
     T, N, C = 30, 16, 5  # few classes: many repeated consecutive labels
@@ -91,7 +92,7 @@ def test_random_batches(seed, gradient):
     torch.testing.assert_close(our_grad, native_grad, rtol=1e-5, atol=1e-10)
 
 
-@pytest.mark.parametrize("gradient", ["autograd", "alpha_beta"])
+@pytest.mark.parametrize("gradient", ["autograd", "alpha_beta", "fused"])
 def test_true_gradient_wrt_log_probs_is_minus_occupancy(gradient):
     # Torch's native kernel hands back y - gamma as the gradient w.r.t. log_probs; ours is -gamma. The
     # difference y sums with gamma's frame total 1 to zero, which is why both agree after log_softmax.
@@ -129,7 +130,7 @@ def test_second_blank_index():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("gradient", ["autograd", "alpha_beta"])
+@pytest.mark.parametrize("gradient", ["autograd", "alpha_beta", "auto"])
 def test_cuda_matches_cpu(gradient):
     logits, targets, input_lengths, target_lengths = make_batch(seed=11, dtype=torch.float32)
     results = []
@@ -179,3 +180,49 @@ def test_gradcheck_both_gradients():
     args = (torch.tensor([[1, 1], [2, 0]]), [5, 4], [2, 1])
     assert torch.autograd.gradcheck(lambda x: ctc_loss(x, *args, reduction="sum"), (lp,))
     assert torch.autograd.gradcheck(lambda x: ctc_loss(x, *args, reduction="sum", gradient="alpha_beta"), (lp,))
+
+
+def test_fused_gradient_refuses_cuda_with_the_fix():
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    logits, targets, input_lengths, target_lengths = make_batch(seed=3, dtype=torch.float32)
+    with pytest.raises(ValueError, match="CPU only.*alpha_beta"):
+        ctc_loss(logits.cuda().log_softmax(2), targets, input_lengths, target_lengths, gradient="fused")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_matches_native_at_benchmark_shapes_and_threads(threads):
+    # The parallel kernel (items spread over numba threads) must give what the serial one gives.
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        g = torch.Generator().manual_seed(5)
+        T, N, C, S = 40, 9, 11, 12
+        logits = torch.randn(T, N, C, generator=g, dtype=torch.float64)
+        targets = torch.randint(1, C, (N, S), generator=g)
+        input_lengths = torch.randint(S + 6, T + 1, (N,), generator=g)
+        target_lengths = torch.randint(0, S + 1, (N,), generator=g)
+        ours, our_grad = loss_and_grad(ctc_loss, logits, targets, input_lengths, target_lengths, reduction="sum", zero_infinity=True, gradient="fused")
+        native, native_grad = loss_and_grad(F.ctc_loss, logits, targets, input_lengths, target_lengths, reduction="sum", zero_infinity=True)
+        torch.testing.assert_close(ours, native, rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(our_grad, native_grad, rtol=1e-9, atol=1e-9)
+        if threads > 1:  # small batches stay serial in ctc_loss: check the parallel kernel itself
+            from workbench.ctc import _fast_loss
+
+            args = (logits.log_softmax(2).numpy(), targets.numpy(), input_lengths.numpy(), target_lengths.numpy(), 0)
+            serial, parallel = _fast_loss.fused(*args), _fast_loss.fused_parallel(*args)
+            np.testing.assert_array_equal(serial[0], parallel[0])
+            np.testing.assert_array_equal(serial[1], parallel[1])
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_default_gradient_on_cpu_is_the_fused_kernel(monkeypatch):
+    from workbench.ctc import _loss
+
+    calls = []
+    real = _loss._Fused.apply
+    monkeypatch.setattr(_loss._Fused, "apply", lambda *a: calls.append(1) or real(*a))
+    logits, targets, input_lengths, target_lengths = make_batch(seed=1)
+    ctc_loss(logits.log_softmax(2), targets, input_lengths, target_lengths)
+    assert calls == [1]

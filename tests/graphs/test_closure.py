@@ -96,3 +96,33 @@ def test_exercise_check_says_what_is_wrong():
     assert "missing (1, 1)" in msg and "cycle" in msg and "extra (3, 3)" in msg and "reflexive" in msg
     assert "walk [0, 1, 2]" in check_closure_answer(a, truth - {(0, 2)})
     assert "4 x 4" in check_closure_answer(a, np.zeros((3, 3)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(digraphs(), st.booleans())
+def test_sparse_input_takes_the_same_answers_through_every_shortcut(g, ring):
+    # ring=True adds a cycle through every node: one component, the k == 1 shortcut.
+    if ring and len(g) > 1:
+        g.add_edges_from((i, (i + 1) % len(g)) for i in range(len(g)))
+    a = sp.csr_array(nx.to_scipy_sparse_array(g, nodelist=list(g), dtype=bool, format="csr"))
+    np.testing.assert_array_equal(transitive_closure(a, method="bitset"), reference(g))
+
+
+def test_one_component_and_one_node_per_component_shortcuts():
+    ring = sp.csr_array((np.ones(5, bool), (np.arange(5), (np.arange(5) + 1) % 5)), shape=(5, 5))
+    assert transitive_closure(ring).all()
+    lone = sp.csr_array((1, 1), dtype=bool)
+    assert not transitive_closure(lone).any()  # one node, no self-loop: not on a cycle
+    chain_with_loop = sp.csr_array((np.ones(3, bool), ([0, 1, 2], [1, 2, 2])), shape=(3, 3))
+    comp, dag, cyclic = condensation(chain_with_loop)
+    assert comp.tolist() == [0, 1, 2] and cyclic.tolist() == [False, False, True]
+    assert dag.diagonal().sum() == 0  # the self-loop is not a DAG arc
+    np.testing.assert_array_equal(transitive_closure(chain_with_loop),
+                                  [[False, True, True], [False, False, True], [False, False, True]])
+
+
+def test_explicit_false_entries_are_not_arcs_and_canonical_input_is_not_copied():
+    a = sp.csr_array((np.array([True, False]), ([0, 1], [1, 0])), shape=(2, 2))
+    assert not transitive_closure(a)[1, 0]
+    b = adjacency_matrix(a)
+    assert adjacency_matrix(b) is b

@@ -3,7 +3,8 @@
 Single-sequence numpy functions follow the derivation (``collapse``, ``forward_backward``,
 ``brute_force_log_likelihood``, ``ctc_grad``); ``ctc_loss`` is the batched torch drop-in for
 ``torch.nn.functional.ctc_loss``; decoders turn a (T, C) array of log-probabilities into labellings
-(``best_path_decode``, ``prefix_beam_search``) or into lexicon words (``BKTree``, ``lexicon_decode``).
+(``best_path_decode``, ``prefix_beam_search``; compiled and batched: ``prefix_beam_search_batch``) or
+into lexicon words (``BKTree`` for the lesson, ``DeletionIndex`` for speed, ``lexicon_decode``).
 """
 
 from workbench.ctc._alignment import (
@@ -15,7 +16,8 @@ from workbench.ctc._alignment import (
     log_likelihood,
     minimal_input_length,
 )
-from workbench.ctc._decode import best_path_decode, prefix_beam_search
+from workbench.ctc._deletion_index import DeletionIndex, deletion_variants
+from workbench.ctc._decode import best_path_decode, prefix_beam_search, prefix_beam_search_batch
 from workbench.ctc._lexicon import (
     BKTree,
     LexiconDecodeResult,
@@ -41,6 +43,7 @@ def __dir__():
 
 __all__ = [
     "BKTree",
+    "DeletionIndex",
     "LexiconDecodeResult",
     "LexiconFallbackWarning",
     "batch_log_likelihood",
@@ -49,6 +52,7 @@ __all__ = [
     "collapse",
     "ctc_grad",
     "ctc_loss",
+    "deletion_variants",
     "extend_with_blanks",
     "forward_backward",
     "levenshtein",
@@ -56,4 +60,5 @@ __all__ = [
     "log_likelihood",
     "minimal_input_length",
     "prefix_beam_search",
+    "prefix_beam_search_batch",
 ]

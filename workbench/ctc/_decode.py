@@ -143,3 +143,110 @@ def _merge_plan(prefixes: list[tuple[int, ...]]):
                 parent.append(j)
                 char.append(p[-1])
     return (np.array(child, dtype=np.int64), np.array(parent, dtype=np.int64), np.array(char, dtype=np.int64))
+
+
+def prefix_beam_search_batch(
+    log_probs,
+    lengths=None,
+    beam_width: int = 10,
+    blank: int = 0,
+    top_n: int = 1,
+    *,
+    token_min_logp: float | None = None,
+    threads: int | None = None,
+) -> list[list[tuple[tuple[int, ...], float]]]:
+    """:func:`prefix_beam_search` compiled (numba) and run over a whole batch in one call.
+
+    The same algorithm and the same results (scores equal to rounding) as the readable version, which
+    stays the one to read. ``log_probs`` is a padded (N, T, C) array (or tensor), a list of (T_i, C)
+    arrays, or one (T, C) array (a batch of one); ``lengths`` gives each item's frame count for a padded
+    array (default: all T). ``threads`` > 1 spreads the items over numba's threads (default 1, so that
+    one call uses one core, like the peers it is benchmarked against). The first call compiles the
+    kernel (cached on disk afterwards). Returns one :func:`prefix_beam_search` result list per item.
+    """
+    frames, starts, lengths, blank = _check_batch(log_probs, lengths, blank)
+    if isinstance(beam_width, bool) or not isinstance(beam_width, (int, np.integer)) or beam_width < 1:
+        raise ValueError(f"beam_width must be a positive int, got {beam_width!r}")
+    if isinstance(top_n, bool) or not isinstance(top_n, (int, np.integer)) or top_n < 1:
+        raise ValueError(f"top_n must be a positive int, got {top_n!r}")
+    if token_min_logp is not None and not np.isfinite(token_min_logp):
+        raise ValueError(f"token_min_logp must be a finite float or None, got {token_min_logp!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1):
+        raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+    from workbench.ctc import _fast_decode  # numba loads here, on first use only
+
+    top_n = int(top_n)
+    args = (frames, starts, lengths, int(beam_width), blank, top_n, token_min_logp is not None,
+            float(token_min_logp) if token_min_logp is not None else 0.0)
+    if threads is not None and threads > 1:
+        import numba
+
+        before = numba.get_num_threads()
+        numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+        try:
+            labels, label_lengths, scores, found = _fast_decode.search_batch_parallel(*args)
+        finally:
+            numba.set_num_threads(before)
+    else:
+        labels, label_lengths, scores, found = _fast_decode.search_batch(*args)
+    if (found < 0).any():
+        bad = int(np.flatnonzero(found < 0)[0])
+        raise ValueError(f"log_probs[{bad}] contains NaN; check the network output before the log-softmax")
+    labels, label_lengths, scores = labels.tolist(), label_lengths.tolist(), scores.tolist()
+    base = (top_n * starts).tolist()
+    if top_n == 1:  # the common case, without the inner loop
+        return [[(tuple(labels[b : b + n_lab[0]]), sc[0])] for b, n_lab, sc in zip(base, label_lengths, scores)]
+    out = []
+    for n, (k, T) in enumerate(zip(found.tolist(), lengths.tolist())):
+        b = base[n]
+        out.append([(tuple(labels[b + r * T : b + r * T + label_lengths[n][r]]), scores[n][r]) for r in range(k)])
+    return out
+
+
+def _check_batch(log_probs, lengths, blank):
+    """(frames (sum T_i, C) float64, starts, lengths, blank) or an error naming the fix. NaN is checked
+    by the kernel as it reads the frames (a separate pass would cost more than decoding a short line)."""
+    if hasattr(log_probs, "detach"):
+        log_probs = log_probs.detach().cpu().numpy()
+    if isinstance(log_probs, (list, tuple)):
+        if lengths is not None:
+            raise ValueError("lengths is only for a padded (N, T, C) array; a list of arrays carries its own lengths")
+        if not log_probs:
+            raise ValueError("log_probs is an empty list; pass at least one (T, C) array")
+        items = [x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x) for x in log_probs]
+        for i, x in enumerate(items):
+            if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 2 or not np.issubdtype(x.dtype, np.floating):
+                _check_log_probs(x, f"log_probs[{i}]")  # raises, naming what is wrong with this item
+        C = items[0].shape[1]
+        if any(x.shape[1] != C for x in items):
+            raise ValueError(f"every item of log_probs must have the same C; got {sorted({x.shape[1] for x in items})}")
+        lengths = np.array([x.shape[0] for x in items], dtype=np.int64)
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+        # float32 stays float32 (the kernel widens each value as it reads it, exactly, as astype would).
+        dtype = np.float32 if all(x.dtype == np.float32 for x in items) else np.float64
+        frames = np.concatenate(items, axis=0, dtype=dtype)
+        return frames, starts, lengths, _check_blank(blank, C)
+    arr = np.asarray(log_probs)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise ValueError(f"log_probs must be (N, T, C), a list of (T, C) arrays or one (T, C) array, got shape {arr.shape}; "
+                         "a network's (T, N, C) output needs .transpose(1, 0, 2)")
+    N, T, C = arr.shape
+    if N < 1 or T < 1 or C < 2 or not np.issubdtype(arr.dtype, np.floating):
+        _check_log_probs(arr.reshape(N * T, C) if N * T else np.zeros((0, C)))  # raises, naming the problem
+        raise ValueError(f"log_probs must have N >= 1 items, got shape {arr.shape}")
+    blank = _check_blank(blank, C)
+    if lengths is None:
+        lengths = np.full(N, T, dtype=np.int64)
+    else:
+        if hasattr(lengths, "detach"):
+            lengths = lengths.detach().cpu().numpy()
+        lengths = np.asarray(lengths)
+        if lengths.shape != (N,) or not np.issubdtype(lengths.dtype, np.integer):
+            raise ValueError(f"lengths must be N = {N} ints, one per item, got {lengths.dtype} shape {lengths.shape}")
+        if (lengths < 1).any() or (lengths > T).any():
+            raise ValueError(f"lengths must lie in [1, T = {T}], got min {lengths.min()} max {lengths.max()}")
+        lengths = lengths.astype(np.int64)
+    frames = np.ascontiguousarray(arr, dtype=np.float32 if arr.dtype == np.float32 else np.float64).reshape(N * T, C)
+    return frames, np.arange(N, dtype=np.int64) * T, lengths, blank

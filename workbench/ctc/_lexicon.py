@@ -11,6 +11,7 @@ from rapidfuzz.distance import Levenshtein
 
 from workbench.ctc._alignment import _check_blank, _check_log_probs, minimal_input_length
 from workbench.ctc._decode import best_path_decode
+from workbench.ctc._deletion_index import DeletionIndex
 
 
 def levenshtein(a: str, b: str) -> int:
@@ -191,7 +192,7 @@ def batch_log_likelihood(log_probs, targets: Sequence[Sequence[int]], blank: int
 
 def lexicon_decode(
     log_probs,
-    lexicon: BKTree | Iterable[str],
+    lexicon: BKTree | DeletionIndex | Iterable[str],
     charset: Sequence[str],
     max_distance: int = 2,
     blank: int = 0,
@@ -204,8 +205,9 @@ def lexicon_decode(
 
     When no word is that close, every lexicon word is scored instead, a :class:`LexiconFallbackWarning`
     is issued and the result has ``fell_back=True``. Words with characters outside ``charset`` cannot be
-    emitted and are skipped. Pass a prebuilt :class:`BKTree` as ``lexicon`` to decode many lines against
-    the same lexicon; a plain word list is turned into a tree on every call.
+    emitted and are skipped. Pass a prebuilt :class:`BKTree` (or the faster :class:`DeletionIndex`, same
+    candidates) as ``lexicon`` to decode many lines against the same lexicon; a plain word list is turned
+    into a tree on every call.
 
     ``charset`` gives each class's character: C entries indexed by class id (the blank's entry is
     ignored) or C - 1 entries for the non-blank classes in order.
@@ -216,7 +218,7 @@ def lexicon_decode(
     if isinstance(max_distance, bool) or not isinstance(max_distance, (int, np.integer)) or max_distance < 0:
         raise ValueError(f"max_distance must be a non-negative int, got {max_distance!r}")
     char_to_id, id_to_char = _charset_lookup(charset, C, blank)
-    tree = lexicon if isinstance(lexicon, BKTree) else BKTree(lexicon)
+    tree = lexicon if isinstance(lexicon, (BKTree, DeletionIndex)) else BKTree(lexicon)
     if len(tree) == 0:
         raise ValueError("lexicon is empty; pass at least one word")
     lexicon_free = "".join(id_to_char[k] for k in best_path_decode(log_probs, blank))

@@ -3,14 +3,19 @@
 The extended label sequence of every item is padded to the longest one; masks stop a padded position
 from ever being reached, and an item's alpha is frozen once its own input length is used up. The
 gradient comes from autograd through the recursion, which is what makes it a readable drop-in for
-``torch.nn.functional.ctc_loss`` rather than a fast one.
+``torch.nn.functional.ctc_loss`` rather than a fast one. On CPU the default is the compiled fused
+forward-backward of ``_fast_loss`` (same values and gradients), the readable recursion stays one argument
+away (``gradient="autograd"``).
 """
 
 from __future__ import annotations
 
+import threading
+
 import torch
 
 _REDUCTIONS = ("none", "mean", "sum")
+_GRADIENTS = ("auto", "fused", "alpha_beta", "autograd")
 
 
 def _as_length_tensor(value, name: str, batch: int) -> torch.Tensor:
@@ -67,7 +72,7 @@ def ctc_loss(
     reduction: str = "mean",
     zero_infinity: bool = False,
     *,
-    gradient: str = "autograd",
+    gradient: str = "auto",
 ) -> torch.Tensor:
     """Connectionist temporal classification loss, a drop-in for ``torch.nn.functional.ctc_loss``.
 
@@ -82,7 +87,10 @@ def ctc_loss(
     zero_infinity : replace the ``inf`` loss of an impossible alignment (target too long for its
         input) by 0, with zero gradient.
 
-    gradient : ``"autograd"`` (default) differentiates the recursion itself with autograd;
+    gradient : ``"auto"`` (default): ``"fused"`` on CPU, ``"autograd"`` elsewhere. ``"fused"`` runs a
+        compiled (numba) forward-backward that returns ln p(l|y) and its analytic gradient in one call
+        (CPU only; the fast path, within a small factor of torch's native kernel). ``"autograd"``
+        differentiates the recursion itself with autograd (the readable version);
         ``"alpha_beta"`` runs the recursion without recording it and returns the analytic gradient
         from alpha and beta in one backward pass (Graves 2006, eqs. 14-16), as torch's kernel does:
         the same values, fewer small kernels. Both give first derivatives only (the stand-in for
@@ -98,8 +106,8 @@ def ctc_loss(
         raise TypeError(f"log_probs must be a torch.Tensor of shape (T, N, C), got {type(log_probs).__name__}")
     if not log_probs.is_floating_point():
         raise TypeError(f"log_probs must be floating point (log-softmax outputs), got dtype {log_probs.dtype}")
-    if gradient not in ("autograd", "alpha_beta"):
-        raise ValueError(f"gradient must be 'autograd' or 'alpha_beta', got {gradient!r}")
+    if gradient not in _GRADIENTS:
+        raise ValueError(f"gradient must be one of {_GRADIENTS}, got {gradient!r}")
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     if not isinstance(targets, torch.Tensor):
@@ -137,19 +145,11 @@ def ctc_loss(
             raise ValueError(f"targets contain the blank id {blank} within target_lengths; targets are labellings without blanks")
 
     device, dtype = log_probs.device, log_probs.dtype
-    L = 2 * s_max + 1
-    # Extended sequences l' (blank, l1, blank, ..., lS, blank); padding becomes blank so it is harmless.
-    ext = torch.full((N, L), blank, dtype=torch.long)
-    ext[:, 1::2] = torch.where(valid, padded, torch.full_like(padded, blank))
-    skip = torch.zeros(N, L, dtype=torch.bool)
-    skip[:, 2:] = (ext[:, 2:] != blank) & (ext[:, 2:] != ext[:, :-2])
-
     # A finite stand-in for log 0: logaddexp(-inf, -inf) has a NaN gradient, a huge negative number
     # has a zero one. Results below half of it are read back as "impossible".
     neg = torch.finfo(dtype).min / 8
-    ext_d, skip_d = ext.to(device), skip.to(device)
-    skip_add = torch.where(skip_d, torch.zeros((), dtype=dtype, device=device), torch.full((), neg, dtype=dtype, device=device))
-    active = (torch.arange(T)[:, None] < input_lengths[None, :]).to(device)  # (T, N)
+    if gradient == "auto":
+        gradient = "fused" if device.type == "cpu" and _have_numba() else "autograd"
 
     if T == 0 or N == 0:
         # No frames at all: only the empty target is possible (probability 1).
@@ -158,11 +158,14 @@ def ctc_loss(
         if zero_infinity:
             losses = torch.where(empty, losses, torch.zeros_like(losses))
     else:
-        if gradient == "alpha_beta":
-            log_likelihood = _AlphaBeta.apply(log_probs, ext_d, skip_add, active, input_lengths.to(device), target_lengths.to(device), neg)
+        if gradient == "fused":
+            if device.type != "cpu":
+                raise ValueError(f"gradient='fused' runs on CPU only, log_probs is on {device}; "
+                                 "use gradient='alpha_beta' or 'autograd' there")
+            log_likelihood = _Fused.apply(log_probs, padded, input_lengths, target_lengths, blank)
         else:
-            emit = log_probs.gather(2, ext_d.unsqueeze(0).expand(T, N, L)).clamp_min(neg)  # (T, N, L)
-            log_likelihood = _log_likelihood_autograd(emit, skip_add, active, input_lengths, target_lengths, neg)
+            log_likelihood = _recursion_log_likelihood(log_probs, padded, valid, input_lengths, target_lengths,
+                                                       blank, neg, gradient)
         # No frames and an empty target: the empty path emits it with probability 1.
         nothing = ((input_lengths == 0) & (target_lengths == 0)).to(device)
         log_likelihood = torch.where(nothing, torch.zeros_like(log_likelihood), log_likelihood)
@@ -177,6 +180,71 @@ def ctc_loss(
         return losses.sum()
     divisor = target_lengths.to(device=device, dtype=dtype).clamp_min(1)
     return (losses / divisor).mean()
+
+
+def _recursion_log_likelihood(log_probs, padded, valid, input_lengths, target_lengths, blank, neg, gradient):
+    """ln p(l|y) per item by the torch recursion: autograd through it, or the analytic alpha-beta backward."""
+    T, N, C = log_probs.shape
+    device, dtype = log_probs.device, log_probs.dtype
+    L = 2 * padded.shape[1] + 1
+    # Extended sequences l' (blank, l1, blank, ..., lS, blank); padding becomes blank so it is harmless.
+    ext = torch.full((N, L), blank, dtype=torch.long)
+    ext[:, 1::2] = torch.where(valid, padded, torch.full_like(padded, blank))
+    skip = torch.zeros(N, L, dtype=torch.bool)
+    skip[:, 2:] = (ext[:, 2:] != blank) & (ext[:, 2:] != ext[:, :-2])
+    ext_d, skip_d = ext.to(device), skip.to(device)
+    skip_add = torch.where(skip_d, torch.zeros((), dtype=dtype, device=device), torch.full((), neg, dtype=dtype, device=device))
+    active = (torch.arange(T)[:, None] < input_lengths[None, :]).to(device)  # (T, N)
+    if gradient == "alpha_beta":
+        return _AlphaBeta.apply(log_probs, ext_d, skip_add, active, input_lengths.to(device), target_lengths.to(device), neg)
+    emit = log_probs.gather(2, ext_d.unsqueeze(0).expand(T, N, L)).clamp_min(neg)  # (T, N, L)
+    return _log_likelihood_autograd(emit, skip_add, active, input_lengths, target_lengths, neg)
+
+
+def _have_numba() -> bool:
+    # numba is a dependency, but a broken or missing install should cost speed, not the loss.
+    import importlib.util
+
+    return importlib.util.find_spec("numba") is not None
+
+
+_PARALLEL_LOCK = threading.Lock()  # numba's default thread pool must not be entered from two threads at once
+
+
+class _Fused(torch.autograd.Function):
+    """ln p(l|y) per item from the compiled kernel, which also returns the gradient (the occupancies)."""
+
+    @staticmethod
+    def forward(ctx, log_probs, padded, input_lengths, target_lengths, blank):
+        from workbench.ctc import _fast_loss  # numba loads here, on first use only
+
+        lp = log_probs.detach()
+        if lp.dtype not in (torch.float32, torch.float64):
+            lp = lp.float()
+        lp = lp.contiguous().numpy()
+        args = (lp, padded.contiguous().numpy(), input_lengths.numpy(), target_lengths.numpy(), int(blank))
+        threads = torch.get_num_threads()
+        # Threads pay off only past some work; a small batch would spend more on waking them.
+        if threads > 1 and lp.shape[1] > 1 and lp.shape[0] * lp.shape[1] * (2 * padded.shape[1] + 1) >= 200_000:
+            import numba
+
+            with _PARALLEL_LOCK:
+                before = numba.get_num_threads()
+                numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+                try:
+                    log_likelihood, grad = _fast_loss.fused_parallel(*args)
+                finally:
+                    numba.set_num_threads(before)
+        else:
+            log_likelihood, grad = _fast_loss.fused(*args)
+        ctx.save_for_backward(torch.from_numpy(grad).to(log_probs.dtype))
+        return torch.from_numpy(log_likelihood).to(log_probs.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_log_likelihood):
+        (grad,) = ctx.saved_tensors
+        return grad * grad_log_likelihood[None, :, None], None, None, None, None
 
 
 def _log_likelihood_autograd(emit, skip_add, active, input_lengths, target_lengths, neg):

@@ -5,7 +5,8 @@ closure is R+, pairs joined by a walk of length >= 1. So ``closure[i, i]`` is Tr
 lies on a cycle, a self-loop included; it is not added for every node.
 
 The fast version first condenses strongly connected components (every node of a component reaches the
-same set), then propagates reachability over the condensation DAG in reverse topological order, one
+same set; all arcs are relabelled in a few whole-array operations, none when the graph is one component
+or has no cycles), then propagates reachability over the condensation DAG in reverse topological order, one
 bitset row per component, packed 64 components to a ``uint64`` word; the node-level matrix is read back
 by indexing the component matrix with the component of each node. On a CUDA device the closure of the
 condensation is instead computed by repeated squaring of a boolean matrix (``R <- R or R @ R``), which is
@@ -35,6 +36,9 @@ def adjacency_matrix(graph: Any, nodelist: list | None = None) -> sp.csr_array:
             raise TypeError("graph must be directed (nx.DiGraph); for an undirected graph use graph.to_directed()")
         nodes = list(graph) if nodelist is None else list(nodelist)
         return sp.csr_array(nx.to_scipy_sparse_array(graph, nodelist=nodes, dtype=bool, format="csr"))
+    if isinstance(graph, sp.csr_array) and graph.dtype == bool and graph.ndim == 2 and graph.shape[0] == graph.shape[1] \
+            and graph.has_canonical_format and graph.data.all():
+        return graph  # already what we need: no copy of a large graph
     if sp.issparse(graph):
         a = sp.csr_array(graph)
     elif isinstance(graph, np.ndarray):
@@ -46,6 +50,7 @@ def adjacency_matrix(graph: Any, nodelist: list | None = None) -> sp.csr_array:
         raise ValueError(f"adjacency must be square (n x n), got shape {a.shape}")
     a = sp.csr_array(a.astype(bool))
     a.eliminate_zeros()
+    a.sum_duplicates()
     return a
 
 
@@ -71,20 +76,33 @@ def condensation(adjacency: Any) -> tuple[np.ndarray, sp.csr_array, np.ndarray]:
     a = adjacency_matrix(adjacency)
     n = a.shape[0]
     k, comp = connected_components(a, directed=True, connection="strong")
-    first = np.full(k, n, dtype=np.int64)
-    np.minimum.at(first, comp, np.arange(n))
-    relabel = np.empty(k, dtype=np.int64)
-    relabel[np.argsort(first, kind="stable")] = np.arange(k)
+    # Renumber by smallest node: the first occurrence of each label, in node order.
+    labels, first = np.unique(comp, return_index=True)
+    relabel = np.empty(k, dtype=np.int32)
+    relabel[labels[np.argsort(first, kind="stable")]] = np.arange(k, dtype=np.int32)
     comp = relabel[comp]
-    coo = a.tocoo()
-    cu, cv = comp[coo.row], comp[coo.col]
     sizes = np.bincount(comp, minlength=k)
     cyclic = sizes > 1
-    cyclic[cu[(cu == cv)]] = True  # self-loops make a one-node component cyclic
+    loops = np.flatnonzero(a.diagonal())
+    cyclic[comp[loops]] = True  # a self-loop makes a one-node component cyclic
+    if k == 1 or k == n:
+        # One component: no arcs between components. One node each: the DAG is the graph less its
+        # self-loops (and comp is the identity). Either way no per-arc relabelling is needed.
+        if k == 1:
+            dag = sp.csr_array((1, 1), dtype=bool)
+        else:
+            dag = a.copy() if loops.size else a
+            if loops.size:
+                dag.setdiag(False)
+                dag.eliminate_zeros()
+        return comp.astype(np.int64), sp.csr_array(dag), cyclic
+    # Every arc relabelled at once (int32 keeps the temporaries small on a dense graph).
+    cu = np.repeat(comp, np.diff(a.indptr))
+    cv = comp[a.indices]
     between = cu != cv
     dag = sp.csr_array((np.ones(int(between.sum()), dtype=bool), (cu[between], cv[between])), shape=(k, k))
     dag.sum_duplicates()
-    return comp, dag, cyclic
+    return comp.astype(np.int64), dag, cyclic
 
 
 def _levels(dag: sp.csr_array) -> np.ndarray:
@@ -163,9 +181,14 @@ def _unpack(reach: np.ndarray, k: int) -> np.ndarray:
 
 def _expand(reach: np.ndarray, comp: np.ndarray) -> np.ndarray:
     """Node-level closure from the component-level one: entry (i, j) is reach[comp[i], comp[j]]."""
-    if len(comp) == reach.shape[0] and np.array_equal(comp, np.arange(len(comp))):
+    k, n = reach.shape[0], len(comp)
+    if k == n and np.array_equal(comp, np.arange(n)):
         return reach  # no cycles: components are the nodes, in order
-    return np.take(np.take(reach, comp, axis=0), comp, axis=1)
+    if k == 1:
+        return np.full((n, n), bool(reach[0, 0]))
+    # Columns first on the k distinct rows, then whole rows copied per node: k x n scattered reads
+    # instead of n x n.
+    return np.take(np.take(reach, comp, axis=1), comp, axis=0)
 
 
 def _closure_matmul(dag: sp.csr_array, cyclic: np.ndarray, device: str) -> np.ndarray:
@@ -220,6 +243,8 @@ def transitive_closure(adjacency: Any, *, method: str = "auto", device: str | No
     if a.shape[0] == 0:
         return np.zeros((0, 0), dtype=bool)
     comp, dag, cyclic = condensation(a)
+    if dag.shape[0] == 1:  # one strongly connected component: everything reaches everything, or nothing
+        return _expand(np.array([[bool(cyclic[0])]]), comp)
     if method == "matmul":
         reach = _closure_matmul(dag, cyclic, device)
     else:

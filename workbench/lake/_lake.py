@@ -30,6 +30,7 @@ from workbench.lake._registry import (
 from workbench.errors import UserError
 from workbench.lake._errors import LakeIntegrityError
 from workbench.lake._leases import ReaderLease, VersionRetired
+from workbench.lake._pit import gather  # point-in-time look-up; walks back per row, no index needed cold
 from workbench.lake._router import invoke
 from workbench.lake._store import CommitLog, WriterLock, fsync_tree
 from workbench.lake._validate import (
@@ -46,7 +47,6 @@ from workbench.lake._window import (
     WindowData,
     components_frame,
     empty,
-    gather,
     to_series,
     valid_mask,
 )
