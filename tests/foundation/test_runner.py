@@ -35,7 +35,7 @@ def test_unknown_parameter_refused_before_any_kernel_starts(passing_nb, tmp_path
 
 @pytest.mark.parametrize(
     "params, message",
-    [({"x": "three"}, "expects a number"), ({"x": 2.5}, "expects an integer"), ({"profile": "medium"}, "profile must be one of")],
+    [({"x": "three"}, "expects an integer"), ({"x": 2.5}, "expects an integer"), ({"profile": "medium"}, "profile must be one of")],
 )
 def test_wrong_value_types_are_refused(passing_nb, params, message):
     with pytest.raises(runner.RunnerError, match=message):
