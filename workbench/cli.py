@@ -32,7 +32,7 @@ DEBUG_ENV = "WORKBENCH_DEBUG"
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors, which remembers which (sub)command parsed the arguments."""
+    """argparse with one-line errors, which remembers which (sub)command parsed the arguments (``_parser``)."""
 
     def error(self, message: str):  # argparse prints the whole usage block before the error; one line is enough
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -40,8 +40,8 @@ class Parser(argparse.ArgumentParser):
     def parse_known_args(self, args=None, namespace=None):
         namespace, extras = super().parse_known_args(args, namespace)
         # Subcommand parsers finish first and their namespace is copied up: the deepest one names the command.
-        if not hasattr(namespace, "_prog"):
-            namespace._prog = self.prog
+        if not hasattr(namespace, "_parser"):
+            namespace._parser = self
         return namespace, extras
 
 
@@ -103,6 +103,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise runner.RunnerError(f"--workers {args.workers}: a local cluster needs at least 1 worker process")
     if not args.grid:
         raise runner.RunnerError("a sweep needs at least one grid parameter: -p NAME V1 V2 ...")
     grid = {}
@@ -217,8 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    command = getattr(args, "_prog", "workbench")
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # blamed on the subcommand that was given them, not on `workbench`
+        args._parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    command = args._parser.prog
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -24,7 +24,7 @@ _PATH_FIXES = {
     errno.EPERM: "check its permissions or choose another path",
     errno.EEXIST: "choose another path",
     errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
-    errno.EISDIR: "it is a folder; give a file",
+    errno.EISDIR: "give a file, not a folder",
     errno.EROFS: "the file system is read-only; choose another path",
     errno.ENOSPC: "the disk is full; free space or choose another path",
 }

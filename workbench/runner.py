@@ -165,19 +165,6 @@ def export_html(ipynb: Path, html_path: Path) -> None:
     html_path.write_text(body, encoding="utf-8")
 
 
-def _local_transport(directory: str) -> Any:
-    """Kernel-manager config for IPC (Unix socket) transport in ``directory`` instead of TCP on loopback.
-
-    Over TCP every kernel start logs ipykernel's "running over TCP without encryption" warning, once per
-    notebook in a report. IPC keeps kernel traffic off the network altogether, readable only through the
-    sockets' private folder, so the warning's concern does not arise. The folder is short (Unix socket paths
-    are limited to about 100 bytes) and one per execution, so parallel sweep points never share a socket.
-    """
-    from traitlets.config import Config
-
-    return Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(directory, "kernel")}})
-
-
 def execute_notebook(
     path: str | os.PathLike,
     output: str | os.PathLike,
@@ -187,17 +174,21 @@ def execute_notebook(
     kernel_name: str = KERNEL_NAME,
     progress: bool | Mapping[str, Any] = True,
     html_output: str | os.PathLike | None = None,
+    kernel_log: str | os.PathLike | None = None,
 ) -> NotebookResult:
     """Execute one notebook with papermill into ``output``; never raises for an error inside the notebook.
 
     The kernel's working directory is the notebook's own folder, as in JupyterLab and nbval, so relative
     paths inside notebooks mean the same everywhere. ``progress`` is papermill's per-cell bar: a bool, or
-    tqdm arguments (``{"desc": ..., "leave": False}``).
+    tqdm arguments (``{"desc": ..., "leave": False}``). The kernel process's own log goes to ``kernel_log``
+    (removed when empty); without one it is shown on stderr only if the notebook failed.
     """
     import tempfile
 
     import nbformat
     import papermill
+
+    from workbench._kernel import QuietKernelManager, kernel_config
 
     path, output = Path(path).resolve(), Path(output).resolve()
     parameters = dict(parameters or {})
@@ -205,15 +196,21 @@ def execute_notebook(
     started = time.perf_counter()
     failure: BaseException | None = None
     with tempfile.TemporaryDirectory(prefix="wb-kernel-") as sockets:
+        log = Path(kernel_log) if kernel_log is not None else Path(sockets) / "kernel.log"
         try:
             papermill.execute_notebook(
                 str(path), str(output), parameters=parameters or None, kernel_name=kernel_name,
                 cwd=str(path.parent), execution_timeout=timeout,
                 progress_bar=dict(progress) if isinstance(progress, Mapping) else progress,
-                log_output=False, config=_local_transport(sockets),
+                log_output=False, kernel_manager_class=QuietKernelManager, config=kernel_config(sockets, str(log)),
             )
         except Exception as exc:  # a raising cell, a timeout or a dead kernel: report it, keep the other notebooks going
             failure = exc
+        kept = log.read_text(encoding="utf-8", errors="replace").strip() if log.is_file() else ""
+        if not kept and log.exists():
+            log.unlink()
+        elif kept and kernel_log is None and failure is not None:
+            print(f"kernel log of {path.name}:\n{kept}", file=sys.stderr)
     duration = time.perf_counter() - started
     nb = nbformat.read(output, as_version=4) if output.exists() else nbformat.read(path, as_version=4)
     result = NotebookResult(
@@ -298,7 +295,7 @@ def run_notebooks(
         result = execute_notebook(
             path, run_dir / path.name, per_notebook[path], timeout=timeout, kernel_name=kernel_name,
             progress={"desc": label, "leave": False, "file": sys.stderr} if live else False,
-            html_output=run_dir / f"{path.stem}.html",
+            html_output=run_dir / f"{path.stem}.html", kernel_log=run_dir / f"{path.stem}.kernel.log",
         )
         status = result.status if not result.error else f"failed in cell {result.error['cell']}: {result.error['ename']}"
         print(f"{label}: " if live else "", f"{status} ({result.duration_s:.1f} s)", sep="", file=sys.stderr, flush=True)
@@ -344,8 +341,8 @@ def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 
 def _execute_point(path: str, output: str, html_output: str, parameters: dict, timeout, kernel_name) -> dict:
     # Runs on a dask worker: plain arguments in, a plain dict out.
-    return execute_notebook(path, output, parameters, timeout=timeout, kernel_name=kernel_name,
-                            progress=False, html_output=html_output).to_json()
+    return execute_notebook(path, output, parameters, timeout=timeout, kernel_name=kernel_name, progress=False,
+                            html_output=html_output, kernel_log=str(Path(output).with_suffix(".kernel.log"))).to_json()
 
 
 def sweep(
