@@ -238,7 +238,7 @@ def execute_in_place(path: str | os.PathLike, *, timeout: float | None = None, k
     path = Path(path).resolve()
     check_kernel(kernel_name)
     notebook_parameters(path)  # refuses a notebook without a parameters cell
-    result = execute_notebook(path, path, None, timeout=timeout, kernel_name=kernel_name)
+    result = execute_notebook(path, path, None, timeout=timeout, kernel_name=kernel_name, progress=sys.stderr.isatty())
     nb = nbformat.read(path, as_version=4)
     nbformat.write(strip_volatile_metadata(nb), path)
     return result
