@@ -32,6 +32,9 @@ def _h22(why: str):
     return pytest.mark.xfail(strict=False, reason=f"helper 22 (workbench/clinical/cli.py, clinical commands): {why}")
 
 
+_TOP_COMMANDS = set(next(a for a in build_parser()._actions if a.dest == "command").choices)
+needs_teaching = pytest.mark.skipif("assign" not in _TOP_COMMANDS,
+                                    reason="the teaching commands (workbench/teaching/cli.py) are not in this checkout")
 needs_model = pytest.mark.skipif(not SHIPPED_MODEL.is_file() or LINE_IMAGE is None,
                                  reason="the shipped recognizer datasets/models/crnn_small.pt is not in this checkout")
 
@@ -155,6 +158,20 @@ CASES = {
     "serve-fhir/no-jwt-key": (["serve", "fhir"], ["WORKBENCH_JWT_KEY"], [_h22("the no-key message spans four lines")],
                               {"WORKBENCH_PG_URL": "postgresql://nobody@127.0.0.1:1/none"}),
     "serve/no-service": (["serve"], ["SERVICE"]),
+    # teaching: assign, grade, reset (never given a real notebook: reset would restore it)
+    "assign/no-out": (["assign", "01"], ["--out"], [needs_teaching]),
+    "assign/unknown-notebook": (["assign", "99_missing", "--out", "{t}/class"], ["99_missing"], [needs_teaching]),
+    "assign/out-under-a-file": (["assign", "00", "--out", "{t}/a_file/class"], ["a_file"], [needs_teaching]),
+    "assign/corrupt-notebook": (["assign", "{t}/broken_nbs/10_broken.ipynb", "--out", "{t}/class"], ["10_broken.ipynb"],
+                                [needs_teaching]),
+    "grade/no-submission": (["grade"], ["SUBMISSION"], [needs_teaching]),
+    "grade/missing-submission": (["grade", "{t}/nope.ipynb", "--out", "{t}/grades"], ["nope.ipynb"], [needs_teaching]),
+    "grade/corrupt-submission": (["grade", "{t}/broken_nbs/10_broken.ipynb", "--out", "{t}/grades"], ["10_broken.ipynb"],
+                                 [needs_teaching]),
+    "grade/timeout-not-a-number": (["grade", "{t}/nope.ipynb", "--timeout", "soon"], ["--timeout", "soon"], [needs_teaching]),
+    "reset/no-notebook": (["reset"], ["NOTEBOOK"], [needs_teaching]),
+    "reset/missing-notebook": (["reset", "{t}/nope.ipynb"], ["nope.ipynb"], [needs_teaching]),
+    "reset/unknown-option": (["reset", "{t}/nope.ipynb", "--all"], ["--all", "workbench reset"], [needs_teaching]),
 }
 
 
