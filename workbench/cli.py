@@ -66,13 +66,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     for path in notebooks:
         print(path.stem)
         try:
-            params = runner.notebook_parameters(path)
+            params = runner.declared_parameters(path)
         except runner.RunnerError as exc:
             print(f"    ! {exc}")
             continue
         width = max(len(n) for n in params)
-        for name, default in params.items():
-            print(f"    {name:<{width}} = {default!r}")
+        for name, p in params.items():
+            # A None default says nothing about what to pass: show the declared type beside it.
+            kind = f"  ({p.type})" if p.default is None and p.type else ""
+            print(f"    {name:<{width}} = {p.default!r}{kind}")
     return 0
 
 
