@@ -23,16 +23,22 @@ class QuietKernelManager(AsyncKernelManager):
 
     kernel_log = Unicode("", config=True, help="file that receives the kernel process's stdout and stderr")
 
+    _log_file = None
+
     async def start_kernel(self, **kw: Any) -> None:  # kw are passed down to Popen (documented on start_kernel)
         if self.kernel_log and "stderr" not in kw:
-            log = open(self.kernel_log, "ab")  # noqa: SIM115 - the child holds its own descriptor; close ours now
-            try:
-                kw.update(stdout=log, stderr=log)
-                await super().start_kernel(**kw)
-            finally:
-                log.close()
-        else:
-            await super().start_kernel(**kw)
+            # Open until shutdown: the manager keeps its launch arguments for a restart, which reuses the file.
+            self._log_file = open(self.kernel_log, "ab")  # noqa: SIM115
+            kw.update(stdout=self._log_file, stderr=self._log_file)
+        await super().start_kernel(**kw)
+
+    async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+        try:
+            await super().shutdown_kernel(now=now, restart=restart)
+        finally:
+            if not restart and self._log_file is not None:
+                self._log_file.close()
+                self._log_file = None
 
 
 def kernel_config(socket_dir: str, kernel_log: str) -> Config:

@@ -195,7 +195,9 @@ def execute_notebook(
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     failure: BaseException | None = None
-    with tempfile.TemporaryDirectory(prefix="wb-kernel-") as sockets:
+    # Unix socket paths are limited to about 100 bytes: keep the sockets' folder short even if TMPDIR is long.
+    short_tmp = "/tmp" if len(tempfile.gettempdir()) > 40 and os.path.isdir("/tmp") else None
+    with tempfile.TemporaryDirectory(prefix="wb-kernel-", dir=short_tmp) as sockets:
         log = Path(kernel_log) if kernel_log is not None else Path(sockets) / "kernel.log"
         try:
             papermill.execute_notebook(
