@@ -4,8 +4,17 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-TORCH_PIN := torch==2.13.0
+# What pip installs for torch, before anything else (see README, "Torch on other machines"). On these machines
+# the pin takes a CPU build from local wheels. Elsewhere a plain pin pulls the default (CUDA) build from PyPI:
+#   CPU only:  make setup TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+#   CUDA:      make setup TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cuXYZ"
+# (cuXYZ: a CUDA version that release is built for, listed by pytorch.org's install selector). An existing
+# .venv keeps its torch: `make clean setup TORCH_SPEC=...` to switch.
+TORCH_SPEC ?= torch==2.13.0
 KERNEL := workbench
+# JupyterLab refuses to start as root without --allow-root; as anyone it serves on loopback only.
+LAB_FLAGS := --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root)
+LAB_ARGS ?=
 # No environment variables are exported here on purpose: a notebook must produce the same outputs under
 # `make test` (nbval), `make report` (papermill) and JupyterLab, so kernels see the same environment.
 PROFILE ?= quick
@@ -15,21 +24,29 @@ PYTEST_ARGS ?=
 help:
 	@echo "make report   set up if needed, execute every notebook headlessly into reports/"
 	@echo "make test     set up if needed, run every test (unit, property, notebooks, runner, browser, database)"
-	@echo "make lab      open JupyterLab on notebooks/"
+	@echo "make lab      open JupyterLab on notebooks/ (as root too; LAB_ARGS='--port 8899' passes options)"
+	@echo "make setup    only set up .venv; TORCH_SPEC='torch==2.13.0 --index-url URL' picks the torch build"
 	@echo "make bench    run the benchmarks side by side with their peers into reports/benchmarks/"
 
+# Set-up says what it is doing at each step: the pip steps are quiet and take minutes.
 $(BIN)/python:
+	@echo "setup 1/4: creating the virtual environment $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip wheel setuptools
 
 # torch first: the pin takes a CPU build here; afterwards no range in our dependencies pulls another.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q "$(TORCH_PIN)"
+	@echo "setup 2/4: installing $(TORCH_SPEC) (about a minute from local wheels; a CUDA build downloads GBs)"
+	$(BIN)/pip install -q $(TORCH_SPEC)
+	@echo "setup 3/4: installing the workbench and its dependencies: pip install -e .[dev] (a few minutes)"
 	$(BIN)/pip install -q -e ".[dev]"
+	@echo "setup 4/4: registering the Jupyter kernel '$(KERNEL)' inside $(VENV)"
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (workbench)" >/dev/null
+	@echo "setup done: $(VENV) is ready"
 	touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed
+	@echo "setup: installing the benchmark peers: pip install -e .[dev,bench]"
 	$(BIN)/pip install -q -e ".[dev,bench]"
 	# pyctcdecode pins numpy<2 but decodes correctly on numpy 2; installing its deps would break zarr 3.
 	$(BIN)/pip install -q --no-deps pyctcdecode==0.5.0
@@ -44,7 +61,7 @@ setup-system:
 	[ -x /usr/lib/postgresql/15/bin/initdb ] || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
-	  echo "installing system packages:$$missing"; \
+	  echo "setup: installing Debian packages for the browser and database tests:$$missing"; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
@@ -55,7 +72,7 @@ test: setup setup-system
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_ARGS) notebooks/
 
 bench: $(VENV)/.installed-bench
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -1,24 +1,48 @@
 """The ``workbench`` command: list, run and sweep notebooks, run benchmarks, and the topics' own commands.
 
 A topic adds commands by providing ``workbench/<topic>/cli.py`` with ``register(subparsers)``; its heavy
-imports belong inside the handlers so that ``workbench --help`` stays fast.
+imports belong inside the handlers so that ``workbench --help`` stays fast. The CLI finds these files on disk
+and loads them without importing the topic package (whose ``__init__`` pulls in numpy, polars, matplotlib).
+
+Errors: a user error (:class:`workbench.errors.UserError`, the runner's errors, a path that cannot be used, a
+bad argument) is printed as one line ``workbench COMMAND: error: ...`` and the exit status is 2. Set
+``WORKBENCH_DEBUG=1`` to see the traceback as well.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import importlib.util
 import json
-import shlex
+import os
 import subprocess
 import sys
+import traceback
 from pathlib import Path
+from types import ModuleType
 
 from workbench import runner
+from workbench.errors import UserError, user_message
 
-# Topic modules that may contribute commands, in the order their commands are listed.
+# Topic modules that may contribute commands, in the order their commands are listed (others follow, sorted).
 TOPIC_CLIS = ("ctc", "crnn", "slicing", "lake", "graphs", "clinical")
+PACKAGE_DIR = Path(__file__).resolve().parent
 BENCHMARKS_DIR = runner.ROOT / "benchmarks"
+DEBUG_ENV = "WORKBENCH_DEBUG"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, which remembers which (sub)command parsed the arguments (``_parser``)."""
+
+    def error(self, message: str):  # argparse prints the whole usage block before the error; one line is enough
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        # Subcommand parsers finish first and their namespace is copied up: the deepest one names the command.
+        if not hasattr(namespace, "_parser"):
+            namespace._parser = self
+        return namespace, extras
 
 
 def _parameter_options(p: argparse.ArgumentParser) -> None:
@@ -42,13 +66,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     for path in notebooks:
         print(path.stem)
         try:
-            params = runner.notebook_parameters(path)
+            params = runner.declared_parameters(path)
         except runner.RunnerError as exc:
             print(f"    ! {exc}")
             continue
         width = max(len(n) for n in params)
-        for name, default in params.items():
-            print(f"    {name:<{width}} = {default!r}")
+        for name, p in params.items():
+            # A None default says nothing about what to pass: show the declared type beside it.
+            kind = f"  ({p.type})" if p.default is None and p.type else ""
+            print(f"    {name:<{width}} = {p.default!r}{kind}")
     return 0
 
 
@@ -79,6 +105,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise runner.RunnerError(f"--workers {args.workers}: a local cluster needs at least 1 worker process")
     if not args.grid:
         raise runner.RunnerError("a sweep needs at least one grid parameter: -p NAME V1 V2 ...")
     grid = {}
@@ -98,20 +126,50 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    import shlex
+
     available = sorted(p.stem for p in BENCHMARKS_DIR.glob("*.py") if not p.name.startswith("_"))
     chosen = args.topics or available
     unknown = [t for t in chosen if t not in available]
     if unknown:
         raise runner.RunnerError(f"no benchmark named {', '.join(unknown)}. Available: {', '.join(available)}")
+    try:
+        extra = shlex.split(args.args)
+    except ValueError as exc:
+        raise UserError(f"--args {args.args!r} cannot be split into arguments ({exc}); quote it like --args '--smoke'") from None
     status = 0
     for topic in chosen:
         print(f"== benchmarks/{topic}.py", flush=True)
-        status |= subprocess.call([sys.executable, str(BENCHMARKS_DIR / f"{topic}.py"), *shlex.split(args.args)])
+        status |= subprocess.call([sys.executable, str(BENCHMARKS_DIR / f"{topic}.py"), *extra])
     return 1 if status else 0
 
 
+def topic_cli_files() -> dict[str, Path]:
+    """``workbench/<topic>/cli.py`` of every topic that has one, in listing order, found without importing."""
+    found = {p.parent.name: p for p in PACKAGE_DIR.glob("*/cli.py") if not p.parent.name.startswith(("_", "."))}
+    order = [t for t in TOPIC_CLIS if t in found] + sorted(set(found) - set(TOPIC_CLIS))
+    return {t: found[t] for t in order}
+
+
+def load_topic_cli(topic: str, path: Path) -> ModuleType:
+    """The topic's ``cli`` module, executed from its file so that the topic package itself is not imported.
+
+    The module keeps its real name and package (its handlers' imports, relative or absolute, work as usual)
+    but is not entered in ``sys.modules``, so a later ``import workbench.<topic>.cli`` loads it properly
+    after its package. If it is imported already (a test did), that module is used.
+    """
+    name = f"workbench.{topic}.cli"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbench", description="Run, sweep and report the workbench notebooks.")
+    parser = Parser(prog="workbench", description="Run, sweep and report the workbench notebooks.",
+                    epilog=f"User errors print one line and exit with status 2; {DEBUG_ENV}=1 adds the traceback.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -156,28 +214,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--args", default="", metavar="'ARGS'", help="arguments passed to each script, e.g. --args '--full'")
     p.set_defaults(func=cmd_bench)
 
-    for topic in TOPIC_CLIS:
-        try:
-            module = importlib.import_module(f"workbench.{topic}.cli")
-        except ModuleNotFoundError as exc:
-            if exc.name in (f"workbench.{topic}", f"workbench.{topic}.cli"):
-                continue  # the topic has no commands
-            raise
-        module.register(sub)
+    for topic, path in topic_cli_files().items():
+        load_topic_cli(topic, path).register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # blamed on the subcommand that was given them, not on `workbench`
+        args._parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    command = args._parser.prog
     try:
         return int(args.func(args) or 0)
-    except runner.RunnerError as exc:
-        print(f"workbench {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"{command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `workbench list | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:
+        message = user_message(exc)
+        if message is None:
+            raise  # a bug, not a user error: its traceback is what a bug report needs
+        if os.environ.get(DEBUG_ENV, "").strip() not in ("", "0"):
+            traceback.print_exc()
+        print(f"{command}: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -15,14 +15,24 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from typing import TYPE_CHECKING
 
+from workbench._parameters import (PROFILES, Parameter, check_parameters, declared_parameters, load_parameter_file,
+                                   merge_cli_parameters, notebook_parameters, parse_value)
 from workbench._record import RECORD_MIME
+from workbench.errors import RunnerError
+
+__all__ = [
+    "KERNEL_NAME", "NOTEBOOKS_DIR", "PROFILES", "REPORTS_DIR", "NotebookResult", "Parameter", "RunnerError",
+    "check_kernel", "check_parameters", "collect_records", "declared_parameters", "execute_in_place",
+    "execute_notebook", "grid_points", "list_notebooks", "load_parameter_file", "merge_cli_parameters",
+    "notebook_parameters", "parse_value", "render_index", "resolve_notebook", "run_notebooks", "sweep",
+]
 
 if TYPE_CHECKING:  # nbformat pulls in jsonschema (most of `workbench --help`'s start-up): import it where used
     import nbformat
@@ -31,11 +41,6 @@ KERNEL_NAME = "workbench"
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = ROOT / "notebooks"
 REPORTS_DIR = ROOT / "reports"
-PROFILES = ("quick", "full")
-
-
-class RunnerError(ValueError):
-    """A request the runner refuses before starting any kernel (bad name, parameter, path...)."""
 
 
 @dataclass
@@ -60,7 +65,7 @@ def list_notebooks(directory: str | os.PathLike = NOTEBOOKS_DIR) -> list[Path]:
     """The notebooks of ``directory`` in teaching order (their ``NN_`` prefix)."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise RunnerError(f"notebook directory {directory} does not exist")
+        raise RunnerError(f"notebook directory {directory} does not exist; give an existing folder of .ipynb files")
     return sorted(p for p in directory.glob("*.ipynb") if not p.name.startswith("."))
 
 
@@ -78,68 +83,6 @@ def resolve_notebook(name: str | os.PathLike, directory: str | os.PathLike = NOT
     if not matches:
         raise RunnerError(f"no notebook named {name!r}. Available: {listing}")
     raise RunnerError(f"{name!r} matches several notebooks ({', '.join(p.stem for p in matches)}); give the full name")
-
-
-def notebook_parameters(path: str | os.PathLike) -> dict[str, Any]:
-    """The parameters a notebook declares (its cell tagged ``parameters``) and their default values.
-
-    Defaults are evaluated literally where possible (numbers, strings, lists...), else kept as source text.
-    """
-    import papermill
-
-    path = Path(path)
-    declared = papermill.inspect_notebook(str(path))
-    if not declared:
-        raise RunnerError(
-            f"{path.name} has no cell tagged 'parameters'; tag the cell that sets profile/seed/sizes "
-            "(View > Cell Toolbar > Tags in Jupyter) so it can be parameterized"
-        )
-    import ast
-
-    out: dict[str, Any] = {}
-    for name, info in declared.items():
-        text = info.get("default")
-        try:
-            out[name] = ast.literal_eval(text) if text is not None else None
-        except (ValueError, SyntaxError):
-            out[name] = text
-    return out
-
-
-def parse_value(text: str) -> Any:
-    """Turn a command-line value into a Python value the way YAML reads it (``3``, ``0.1``, ``true``, ``[1, 2]``)."""
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def check_parameters(path: Path, parameters: Mapping[str, Any], declared: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Refuse names the notebook does not declare, and values whose type clearly contradicts the default.
-
-    ``declared`` (from :func:`notebook_parameters`) saves re-reading the notebook when checking many sets.
-    """
-    declared = notebook_parameters(path) if declared is None else declared
-    unknown = sorted(set(parameters) - set(declared))
-    if unknown:
-        raise RunnerError(
-            f"{path.name} does not declare the parameter(s) {', '.join(unknown)}. "
-            f"Valid names: {', '.join(declared)}"
-        )
-    for name, value in parameters.items():
-        default = declared[name]
-        if isinstance(default, bool) and not isinstance(value, bool):
-            raise RunnerError(f"{path.name}: parameter {name} expects true/false (default {default!r}), got {value!r}")
-        if isinstance(default, (int, float)) and not isinstance(default, bool):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise RunnerError(f"{path.name}: parameter {name} expects a number (default {default!r}), got {value!r}")
-            if isinstance(default, int) and isinstance(value, float) and not value.is_integer():
-                raise RunnerError(f"{path.name}: parameter {name} expects an integer (default {default!r}), got {value!r}")
-        if name == "profile" and value not in PROFILES:
-            raise RunnerError(f"{path.name}: profile must be one of {', '.join(PROFILES)}, got {value!r}")
-    return dict(parameters)
 
 
 def check_kernel(kernel_name: str = KERNEL_NAME) -> None:
@@ -229,29 +172,47 @@ def execute_notebook(
     *,
     timeout: float | None = None,
     kernel_name: str = KERNEL_NAME,
-    progress: bool = True,
+    progress: bool | Mapping[str, Any] = True,
     html_output: str | os.PathLike | None = None,
+    kernel_log: str | os.PathLike | None = None,
 ) -> NotebookResult:
     """Execute one notebook with papermill into ``output``; never raises for an error inside the notebook.
 
     The kernel's working directory is the notebook's own folder, as in JupyterLab and nbval, so relative
-    paths inside notebooks mean the same everywhere.
+    paths inside notebooks mean the same everywhere. ``progress`` is papermill's per-cell bar: a bool, or
+    tqdm arguments (``{"desc": ..., "leave": False}``). The kernel process's own log goes to ``kernel_log``
+    (removed when empty); without one it is shown on stderr only if the notebook failed.
     """
+    import tempfile
+
     import nbformat
     import papermill
+
+    from workbench._kernel import QuietKernelManager, kernel_config
 
     path, output = Path(path).resolve(), Path(output).resolve()
     parameters = dict(parameters or {})
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     failure: BaseException | None = None
-    try:
-        papermill.execute_notebook(
-            str(path), str(output), parameters=parameters or None, kernel_name=kernel_name,
-            cwd=str(path.parent), execution_timeout=timeout, progress_bar=progress, log_output=False,
-        )
-    except Exception as exc:  # a raising cell, a timeout or a dead kernel: report it, keep the other notebooks going
-        failure = exc
+    # Unix socket paths are limited to about 100 bytes: keep the sockets' folder short even if TMPDIR is long.
+    short_tmp = "/tmp" if len(tempfile.gettempdir()) > 40 and os.path.isdir("/tmp") else None
+    with tempfile.TemporaryDirectory(prefix="wb-kernel-", dir=short_tmp) as sockets:
+        log = Path(kernel_log) if kernel_log is not None else Path(sockets) / "kernel.log"
+        try:
+            papermill.execute_notebook(
+                str(path), str(output), parameters=parameters or None, kernel_name=kernel_name,
+                cwd=str(path.parent), execution_timeout=timeout,
+                progress_bar=dict(progress) if isinstance(progress, Mapping) else progress,
+                log_output=False, kernel_manager_class=QuietKernelManager, config=kernel_config(sockets, str(log)),
+            )
+        except Exception as exc:  # a raising cell, a timeout or a dead kernel: report it, keep the other notebooks going
+            failure = exc
+        kept = log.read_text(encoding="utf-8", errors="replace").strip() if log.is_file() else ""
+        if not kept and log.exists():
+            log.unlink()
+        elif kept and kernel_log is None and failure is not None:
+            print(f"kernel log of {path.name}:\n{kept}", file=sys.stderr)
     duration = time.perf_counter() - started
     nb = nbformat.read(output, as_version=4) if output.exists() else nbformat.read(path, as_version=4)
     result = NotebookResult(
@@ -279,7 +240,7 @@ def execute_in_place(path: str | os.PathLike, *, timeout: float | None = None, k
     path = Path(path).resolve()
     check_kernel(kernel_name)
     notebook_parameters(path)  # refuses a notebook without a parameters cell
-    result = execute_notebook(path, path, None, timeout=timeout, kernel_name=kernel_name)
+    result = execute_notebook(path, path, None, timeout=timeout, kernel_name=kernel_name, progress=sys.stderr.isatty())
     nb = nbformat.read(path, as_version=4)
     nbformat.write(strip_volatile_metadata(nb), path)
     return result
@@ -326,14 +287,20 @@ def run_notebooks(
     run_dir = out / (run_id or _new_run_id())
     run_dir.mkdir(parents=True, exist_ok=True)
     results: list[NotebookResult] = []
+    # One line per notebook. On a terminal papermill's cell bar runs meanwhile and is cleared when the line is
+    # written; in a log the line is started before the notebook runs and finished after it.
+    live = progress and sys.stderr.isatty()
     for i, path in enumerate(paths, 1):
-        print(f"[{i}/{len(paths)}] {path.stem}", file=sys.stderr, flush=True)
+        label = f"[{i}/{len(paths)}] {path.stem}"
+        if not live:
+            print(f"{label} ...", end=" ", file=sys.stderr, flush=True)
         result = execute_notebook(
             path, run_dir / path.name, per_notebook[path], timeout=timeout, kernel_name=kernel_name,
-            progress=progress, html_output=run_dir / f"{path.stem}.html",
+            progress={"desc": label, "leave": False, "file": sys.stderr} if live else False,
+            html_output=run_dir / f"{path.stem}.html", kernel_log=run_dir / f"{path.stem}.kernel.log",
         )
         status = result.status if not result.error else f"failed in cell {result.error['cell']}: {result.error['ename']}"
-        print(f"    {status} ({result.duration_s:.1f} s)", file=sys.stderr, flush=True)
+        print(f"{label}: " if live else "", f"{status} ({result.duration_s:.1f} s)", sep="", file=sys.stderr, flush=True)
         results.append(result)
     summary = _summary(run_dir, results, kind="run")
     _point_latest(out, run_dir)
@@ -376,8 +343,8 @@ def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 
 def _execute_point(path: str, output: str, html_output: str, parameters: dict, timeout, kernel_name) -> dict:
     # Runs on a dask worker: plain arguments in, a plain dict out.
-    return execute_notebook(path, output, parameters, timeout=timeout, kernel_name=kernel_name,
-                            progress=False, html_output=html_output).to_json()
+    return execute_notebook(path, output, parameters, timeout=timeout, kernel_name=kernel_name, progress=False,
+                            html_output=html_output, kernel_log=str(Path(output).with_suffix(".kernel.log"))).to_json()
 
 
 def sweep(
@@ -404,7 +371,7 @@ def sweep(
     path = resolve_notebook(notebook)
     points = grid_points(grid)
     fixed = dict(fixed or {})
-    declared = notebook_parameters(path)
+    declared = declared_parameters(path)
     for point in points:
         check_parameters(path, {**fixed, **point}, declared)
     check_kernel(kernel_name)
@@ -504,26 +471,3 @@ def render_index(summary: Mapping[str, Any]) -> str:
         f"created {html.escape(summary['created'])}</p>{sweep_table}<h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th>"
         f"<th>duration</th><th>parameters</th><th>metrics</th><th>error</th><th>files</th></tr>{''.join(rows)}</table></body></html>"
     )
-
-
-def load_parameter_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Parameters from a YAML file (a mapping of name to value)."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise RunnerError(f"parameter file {path} does not exist")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise RunnerError(f"parameter file {path} must hold a mapping of name: value, got {type(data).__name__}")
-    return data
-
-
-def merge_cli_parameters(pairs: Iterable[Sequence[str]] | None, files: Iterable[str] | None = None) -> dict[str, Any]:
-    """``-f`` files first, then ``-p NAME VALUE`` pairs, later ones winning."""
-    params: dict[str, Any] = {}
-    for f in files or ():
-        params.update(load_parameter_file(f))
-    for name, value in pairs or ():
-        params[name] = parse_value(value)
-    return params

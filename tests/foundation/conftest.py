@@ -43,3 +43,9 @@ def failing_nb(tmp_path: Path) -> Path:
 @pytest.fixture
 def slow_nb(tmp_path: Path) -> Path:
     return make_notebook(tmp_path / "30_slow.ipynb", 'profile = "quick"', "import time\ntime.sleep(30)", "y = 2")
+
+
+@pytest.fixture
+def notebook_factory():
+    """``make_notebook`` for tests that need a notebook of their own."""
+    return make_notebook

@@ -35,6 +35,7 @@ def test_list_shows_parameters_and_defaults(capsys):
     out = capsys.readouterr().out
     assert "00_workbench_tour" in out
     assert re.search(r"^\s+profile\s+= 'quick'$", out, re.M) and re.search(r"^\s+seed\s+= 0$", out, re.M)
+    assert re.search(r"^\s+n_samples\s+= None  \(int\)$", out, re.M)  # a None default shows its declared type
 
 
 def test_unknown_notebook(capsys):

@@ -39,3 +39,11 @@ def test_outputs_are_committed_from_a_clean_run(path):
     errors = [o for c in code for o in c.outputs if o.get("output_type") == "error"]
     assert not errors, f"{path.name}: committed outputs contain an error: {errors[0].get('ename')}"
     assert "papermill" not in nb.metadata, f"{path.name}: volatile papermill metadata committed; use --in-place"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_parameter_has_a_type(path):
+    """A parameter defaulting to None says its type, so `-p NAME VALUE` is checked before a kernel starts."""
+    untyped = [name for name, p in runner.declared_parameters(path).items() if p.type is None]
+    assert not untyped, (f"{path.name}: give {', '.join(untyped)} a type in the parameters cell, e.g. "
+                         f"`{untyped[0]} = None  # int; None: chosen by the profile`")

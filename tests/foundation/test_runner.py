@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -35,7 +37,7 @@ def test_unknown_parameter_refused_before_any_kernel_starts(passing_nb, tmp_path
 
 @pytest.mark.parametrize(
     "params, message",
-    [({"x": "three"}, "expects a number"), ({"x": 2.5}, "expects an integer"), ({"profile": "medium"}, "profile must be one of")],
+    [({"x": "three"}, "expects an integer"), ({"x": 2.5}, "expects an integer"), ({"profile": "medium"}, "profile must be one of")],
 )
 def test_wrong_value_types_are_refused(passing_nb, params, message):
     with pytest.raises(runner.RunnerError, match=message):
@@ -166,3 +168,32 @@ def test_a_cell_past_the_timeout_fails_the_notebook_and_says_so(slow_nb, tmp_pat
     assert result.error["cell"] == 3, result.error
     assert result.error["ename"] == "CellTimeoutError", result.error
     assert "timed out" in result.error["evalue"] and "after 2 seconds" in result.error["evalue"]
+
+
+@pytest.mark.slow
+def test_a_report_prints_one_quiet_line_per_notebook(passing_nb, failing_nb, tmp_path, capfd):
+    """Kernels run over IPC, so ipykernel's TCP warning never appears; each notebook gets exactly one line."""
+    runner.run_notebooks([passing_nb, failing_nb], out=tmp_path / "reports", run_id="quiet")
+    err = capfd.readouterr().err
+    assert "without encryption" not in err and "WARNING" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 2, err
+    assert re.fullmatch(r"\[1/2\] 10_square \.\.\. passed \(\d+\.\d s\)", lines[0]), lines[0]
+    assert re.fullmatch(r"\[2/2\] 20_fails \.\.\. failed in cell 4: ValueError \(\d+\.\d s\)", lines[1]), lines[1]
+    # The kernel's own log goes beside the notebook (kept only when not empty); over IPC it has no TCP warning,
+    # so a kernel that ran cleanly leaves none. (A stopped one may log "KeyboardInterrupt caught", or not.)
+    run_dir = tmp_path / "reports" / "quiet"
+    assert not (run_dir / "10_square.kernel.log").exists()
+    failed_log = run_dir / "20_fails.kernel.log"
+    assert not failed_log.exists() or "without encryption" not in failed_log.read_text()
+
+
+@pytest.mark.slow
+def test_on_a_terminal_the_cell_bar_gives_way_to_the_notebooks_line(passing_nb, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    runner.run_notebooks([passing_nb], out=tmp_path / "reports", run_id="tty")
+    err = capsys.readouterr().err
+    assert "[1/1] 10_square" in err.split("\n")[0]  # the bar carries the notebook's label while it runs
+    shown = [segment.strip() for segment in err.replace("\r", "\n").splitlines() if segment.strip()]
+    assert re.fullmatch(r"\[1/1\] 10_square: passed \(\d+\.\d s\)", shown[-1]), shown[-1]
+    assert err.count("\n") == 1  # one line survives: the bar is cleared, not left behind
