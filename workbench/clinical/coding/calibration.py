@@ -4,7 +4,7 @@ A BM25 score is not a probability: its scale depends on the query's words. Two f
 the score relative to the query's best possible score and the margin to the runner-up, go through a
 logistic model fitted on held-out queries whose right code is known (Platt 1999; the reliability
 diagram and expected calibration error as in Guo et al., "On calibration of modern neural networks",
-ICML 2017). The fitted coefficients ship in ``datasets/clinical/icd10cm_calibration.json``;
+ICML 2017). The fitted coefficients ship beside this module (``icd10cm_calibration.json``);
 ``benchmarks/coding.py --write-calibration`` refits them.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 
 __all__ = ["Calibration", "features", "fit_calibration", "load_calibration", "reliability_curve"]
 
-CALIBRATION_FILE = Path(__file__).resolve().parents[3] / "datasets" / "clinical" / "icd10cm_calibration.json"
+CALIBRATION_FILE = Path(__file__).with_name("icd10cm_calibration.json")  # package data: ships with the wheel
 
 
 @dataclass(frozen=True)
