@@ -54,18 +54,19 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 
 setup: $(VENV)/.installed
 
-# Debian packages the browser and database tests need; installed once when missing.
+# Debian packages the browser and database tests need, and MathJax for reports that render math offline; installed once when missing.
 setup-system:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	[ -x /usr/lib/postgresql/15/bin/initdb ] || missing="$$missing postgresql"; \
+	[ -f /usr/share/javascript/mathjax/MathJax.js ] || missing="$$missing libjs-mathjax fonts-mathjax"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
-	  echo "setup: installing Debian packages for the browser and database tests:$$missing"; \
+	  echo "setup: installing Debian packages (browser and database tests, offline math in reports):$$missing"; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-report: setup
+report: setup setup-system
 	$(BIN)/workbench run --profile $(PROFILE)
 
 test: setup setup-system

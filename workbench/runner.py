@@ -158,11 +158,22 @@ def strip_volatile_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def export_html(ipynb: Path, html_path: Path) -> None:
-    import nbformat
-    from nbconvert import HTMLExporter
+    """The executed notebook as HTML whose math renders offline (MathJax bundled beside it)."""
+    from workbench._offline_html import export_html as _export
 
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(ipynb, as_version=4))
-    html_path.write_text(body, encoding="utf-8")
+    _export(Path(ipynb), Path(html_path))
+
+
+# A notebook that declares this parameter writes its figures and files there; a run points it into the run's
+# own folder so that two runs never overwrite each other's figures.
+OUTPUT_DIR_PARAMETER = "output_dir"
+
+
+def with_run_output_dir(path: Path, parameters: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """``parameters`` plus ``output_dir=folder`` when the notebook declares it and the caller did not set it."""
+    if OUTPUT_DIR_PARAMETER in parameters or OUTPUT_DIR_PARAMETER not in notebook_parameters(path):
+        return parameters
+    return {**parameters, OUTPUT_DIR_PARAMETER: str(folder)}
 
 
 def execute_notebook(
@@ -286,6 +297,7 @@ def run_notebooks(
     out = Path(out).resolve()
     run_dir = out / (run_id or _new_run_id())
     run_dir.mkdir(parents=True, exist_ok=True)
+    per_notebook = {p: with_run_output_dir(p, params, run_dir / "files" / p.stem) for p, params in per_notebook.items()}
     results: list[NotebookResult] = []
     # One line per notebook. On a terminal papermill's cell bar runs meanwhile and is cleared when the line is
     # written; in a log the line is started before the notebook runs and finished after it.
@@ -390,8 +402,9 @@ def sweep(
         futures = {}
         for i, point in enumerate(points):
             stem = f"{path.stem}__{i:03d}"
+            params = with_run_output_dir(path, {**fixed, **point}, run_dir / "files" / stem)
             fut = client.submit(_execute_point, str(path), str(run_dir / f"{stem}.ipynb"), str(run_dir / f"{stem}.html"),
-                                {**fixed, **point}, timeout, kernel_name, pure=False, key=f"point-{i}-{stem}")
+                                params, timeout, kernel_name, pure=False, key=f"point-{i}-{stem}")
             futures[fut] = i
         rows: list[dict | None] = [None] * len(points)
         from tqdm.auto import tqdm
