@@ -19,7 +19,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from workbench.clinical.service import JwtKey, ServiceConfig, issue_token  # noqa: E402
 from workbench.clinical.service import coding_router as cr  # noqa: E402
-from workbench.clinical.service.auth import AuthError  # noqa: E402
+from workbench.clinical.service.auth import AuthError, ClientRegistry, TokenGate  # noqa: E402
+from workbench.clinical.service.config import ClientRecord, hash_secret  # noqa: E402
 
 NOTE = "left chronic otitis media status post"
 SECRET_WORD = "Zyxwvutsonian"  # a word that must never reach a log line
@@ -27,7 +28,8 @@ SECRET_WORD = "Zyxwvutsonian"  # a word that must never reach a log line
 
 def _config(pg_url: str = "postgresql://nobody@127.0.0.1:1/none") -> ServiceConfig:
     key = secrets.token_hex(32).encode()
-    return ServiceConfig(pg_url=pg_url, jwt_key=JwtKey("HS256", key, key), clients={})
+    coder = ClientRecord("coder", "client_credentials", hash_secret(secrets.token_hex(8)), frozenset(cr.SCOPES))
+    return ServiceConfig(pg_url=pg_url, jwt_key=JwtKey("HS256", key, key), clients={"coder": coder})
 
 
 def _app(config: ServiceConfig, *, with_pool: bool = False) -> FastAPI:
@@ -44,6 +46,7 @@ def _app(config: ServiceConfig, *, with_pool: bool = False) -> FastAPI:
 
     app = FastAPI(lifespan=lifespan)
     app.state.config = config
+    app.state.tokens = TokenGate(config, ClientRegistry(config.clients))  # the FHIR app's gate (revocation)
     app.include_router(cr.router)  # the one line the FHIR app needs
 
     @app.exception_handler(AuthError)
@@ -232,3 +235,28 @@ def test_the_page_shows_main_diagnosis_and_cc_in_chromium():
             assert not errors or all("401" in e for e in errors)
         finally:
             browser.close()
+
+
+def test_the_fhir_app_serves_the_coding_routes_with_its_scopes():
+    from workbench.clinical.service import config as service_config
+    from workbench.clinical.service.app import create_app
+
+    app = create_app(_config())
+    paths = set(app.openapi()["paths"])  # routers are included lazily; the schema lists every route
+    assert {"/coding/icd10cm/$suggest", "/fhir/Condition"} <= paths
+    assert set(cr.SCOPES) <= set(service_config.SCOPES), "the token endpoint must be able to grant the coding scopes"
+
+
+def test_a_revoked_or_removed_client_cannot_ask_for_codes():
+    config = _config()
+    app = _app(config)
+    with TestClient(app) as client:
+        headers = _token(config, cr.SUGGEST_SCOPE)
+        ok = client.post("/coding/icd10cm/$suggest", json={"text": NOTE}, headers=headers)
+        assert ok.status_code == 200
+        claims, _ = app.state.tokens.verify(headers["Authorization"].split()[1])
+        app.state.tokens.revoke(claims)
+        assert client.post("/coding/icd10cm/$suggest", json={"text": NOTE}, headers=headers).status_code == 401
+        headers = _token(config, cr.SUGGEST_SCOPE)
+        app.state.tokens.registry.replace({})
+        assert client.post("/coding/icd10cm/$suggest", json={"text": NOTE}, headers=headers).status_code == 401

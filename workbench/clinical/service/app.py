@@ -41,6 +41,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from workbench.clinical.service import _search as search
+from workbench.clinical.service import coding_router
 from workbench.clinical.service._privacy import PrivacyGuard
 from workbench.clinical.service.auth import AuthError, ClientRegistry, TokenGate
 from workbench.clinical.service.config import SCOPES, ServiceConfig
@@ -315,7 +316,7 @@ def create_app(config: ServiceConfig, *, on_created: Callable[[dict], None] | No
 
     for router in ROUTERS:
         app.include_router(router)
-    # coding router: app.include_router(coding_router.router)  (the ICD-10-CM endpoint plugs in here)
+    app.include_router(coding_router.router)  # ICD-10-CM suggestions, coded Conditions and the HIS page
 
     _install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)

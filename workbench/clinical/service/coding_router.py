@@ -32,7 +32,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from workbench.clinical.service.auth import AuthError, TokenClaims, bearer_token, require_scope, verify_token
+from workbench.clinical.service.auth import AuthError, TokenClaims, bearer_token, require_scope
 
 __all__ = [
     "CONDITION_WRITE_SCOPE",
@@ -83,11 +83,21 @@ def auth_error_response(exc: AuthError) -> Response:
 
 # -------------------------------------------------------------------------------------------- auth
 def token_with_scope(scope: str):
-    """Dependency: the verified token of the request, which must carry ``scope`` (else AuthError)."""
+    """Dependency: the verified token of the request, which must carry ``scope`` (else AuthError).
+
+    The token passes the app's :class:`~workbench.clinical.service.auth.TokenGate` (signature, claims,
+    revocation, a configured and current client), the principal must be active, then the scope is checked:
+    the same gate as every FHIR route, so a revoked or removed client cannot ask for codes either.
+    """
 
     async def dependency(request: Request, authorization: Annotated[str | None, Header()] = None) -> TokenClaims:
-        config = request.app.state.config
-        claims = verify_token(config, bearer_token(authorization))
+        gate = getattr(request.app.state, "tokens", None)
+        if gate is None:  # mounted on an app without the FHIR app's token gate: refuse rather than skip revocation
+            raise AuthError(503, "temporarily_unavailable", "the service has no token gate configured")
+        claims, record = gate.verify(bearer_token(authorization))
+        request.state.principal = claims.subject
+        if record.disabled:
+            raise AuthError(400, "invalid_grant", "Inactive user")
         require_scope(claims, scope)
         return claims
 

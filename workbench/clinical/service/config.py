@@ -74,6 +74,9 @@ SCOPES: dict[str, str] = {
     "system/Patient.read": "read and search Patient resources",
     "system/Observation.read": "read and search Observation resources",
     "system/Observation.write": "create Observation resources",
+    # The coding router's scopes (workbench.clinical.service.coding_router.SCOPES, checked equal by a test).
+    "system/Condition.suggest": "ask for ICD-10-CM code suggestions for a clinical text (nothing is stored)",
+    "system/Condition.write": "create ICD-10-CM coded Condition resources",
 }
 GRANTS = ("client_credentials", "password")
 MIN_HMAC_KEY_BYTES = 32  # RFC 7518 §3.2: an HS256 key must be at least as long as the hash output.

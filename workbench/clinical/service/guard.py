@@ -58,7 +58,7 @@ class RequestGuard:
         status_seen = [0]
         extra = [(b"x-request-id", request_id.encode()), (b"x-content-type-options", b"nosniff"),
                  (b"x-frame-options", b"DENY")]  # fmt: skip
-        if path.startswith(("/fhir/", "/auth/", "/users/")) and path != "/fhir/metadata":
+        if path.startswith(("/fhir/", "/auth/", "/users/", "/coding/")) and path != "/fhir/metadata":
             extra.append((b"cache-control", b"no-store"))
         if path.startswith("/docs"):
             extra.append((b"content-security-policy", self.state.docs_csp.encode()))
@@ -88,7 +88,7 @@ class RequestGuard:
                     scope, receive, guarded_send
                 )
         finally:
-            if path.startswith(("/fhir/", "/auth/", "/users/")) and path not in _NOT_AUDITED:
+            if path.startswith(("/fhir/", "/auth/", "/users/", "/coding/")) and path not in _NOT_AUDITED:
                 st = scope.get("state", {})
                 self.state.audit.record(
                     request_id=request_id, principal=st.get("principal"), method=scope["method"],
