@@ -7,7 +7,7 @@ node or edge breaks which rule) and converts to and from networkx:
 ``labelled``                 labelled directed graphs, schema and instance
 ``hypergraph``/``groovy``    GROOVY: the value level as a hypergraph; object and class schemas, inheritance
 ``good``                     GOOD and its five transformations
-``gmod``/``glog``          GMOD (pattern matching for query, update and view) and G-Log rule programs
+``gmod``/``glog``            GMOD (pattern matching for query, update and view) and G-Log rule programs
 ``simatic``/``nested``       Simatic-XT network types and operators; master nodes and edges
 ``gram``                     Gram walks, hyperwalks and the hyperwalk algebra
 ``goal``                     GOAL objects, values and associations; consistent schemas
