@@ -345,15 +345,11 @@ def test_gram_schema_consistency_and_admitted_expressions():
 
 
 @pytest.mark.parametrize("module", [ggl, gmod, pamal, goal, gram])
-def test_round_trip_and_drawing(module, tmp_path):
-    import matplotlib
-    matplotlib.use("Agg")
-    from workbench.graphs import draw
+def test_networkx_round_trip(module):
+    # (every example is drawn by tests/graphs/test_drawing.py)
     model = module.example()
     if module in (gmod, goal, gram):
         back = type(model).from_networkx(model.to_networkx(), model.schema)
     else:
         back = type(model).from_networkx(model.to_networkx())
     assert back == model
-    draw(model, path=tmp_path / "m.png")
-    assert (tmp_path / "m.png").stat().st_size > 2000
