@@ -63,10 +63,14 @@ _MOVED = {
 
 
 def __getattr__(name: str):
+    import importlib
     if name in _MOVED:
-        import importlib
         module = importlib.import_module(f"workbench.graphs.{_MOVED[name]}")
         return getattr(module, "RULES" if name == "GDM_RULES" else name)
+    # The closure module has its own owner; a public name it adds stays reachable from here as before.
+    closure = importlib.import_module("workbench.graphs.closure")
+    if not name.startswith("_") and hasattr(closure, name):
+        return getattr(closure, name)
     raise AttributeError(f"module 'workbench.graphs' has no attribute {name!r}")
 
 
