@@ -41,7 +41,7 @@ SURVEY = {
 }
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class GmodSchema:
     """Classes ``name -> "object" | "primitive"`` and property edges ``(class, property, class)``."""
 
@@ -83,7 +83,7 @@ class GmodGraph(TypedGraph):
     MODEL: ClassVar[str] = "gmod"
 
     def _key(self) -> tuple:
-        return super()._key() + (id(self.schema),)
+        return super()._key() + (self.schema,)
 
     def rule_violations(self) -> list[str]:
         out = []

@@ -43,7 +43,7 @@ SURVEY = {
 }
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class GoalSchema:
     """Classes ``name -> "object" | "value" | "association"``, properties ``(class, label, class)``, the
     multivalued labels, and ISA pairs ``(sub, super)``."""
@@ -118,7 +118,7 @@ class GoalGraph(TypedGraph):
                 raise UserError(f"GOAL schema is not consistent: {problems[0]}")
 
     def _key(self) -> tuple:
-        return super()._key() + (id(self.schema),)
+        return super()._key() + (self.schema,)
 
     def multivalued(self) -> frozenset:
         return self.schema.multivalued if self.schema else frozenset()

@@ -6,7 +6,8 @@ fixed-length *fingerprint* per graph. If the query embeds into a graph (injectiv
 monomorphism, or the stricter induced isomorphism), each simple path of the query maps to a distinct simple
 path of the graph with the same labels, so every query counter is <= the graph's counter; hashing only
 merges counters, which keeps the inequality. So the filter ``all(fp_query <= fp_graph)`` never drops an
-answer, and only the graphs that pass it are verified with networkx's VF2 matcher.
+answer, and only the graphs that pass it are verified: here with networkx's VF2 matcher, in
+:mod:`workbench.graphs.graphgrep` with GraphGrep's own combination of id-paths.
 """
 
 from __future__ import annotations
