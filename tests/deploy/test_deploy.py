@@ -124,3 +124,25 @@ def test_every_environment_variable_the_service_reads_is_wired():
     unknown = wired - read
     assert not unknown, f"set in deployment.yml but read by nothing: {unknown}"
     assert not (wired & _not_wired()), "a variable is both set and listed as deliberately not set"
+
+
+def test_the_probes_host_is_one_the_service_answers_for():
+    """The service refuses unknown Host headers with 400, so a probe sent with the pod's IP would fail."""
+    import json
+
+    from workbench.clinical.service.config import ServiceConfig, hash_secret
+
+    container = _container()
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    clients = {"probe": {"secret_hash": hash_secret("not-a-real-secret"), "scopes": ["system/Patient.read"]}}
+    env.update({"WORKBENCH_PG_URL": "postgresql://probe@127.0.0.1:1/x", "WORKBENCH_JWT_KEY": "k" * 64,
+                "WORKBENCH_FHIR_CLIENTS": json.dumps(clients)})  # stand-ins for the Secret's values
+    config = ServiceConfig.from_env(env)
+    hosts = set(config.allowed_hosts)
+    if config.public_base_url:
+        from urllib.parse import urlsplit
+
+        hosts.add(urlsplit(config.public_base_url).hostname)
+    for probe in ("readinessProbe", "livenessProbe"):
+        headers = {h["name"].lower(): h["value"] for h in container[probe]["httpGet"].get("httpHeaders", [])}
+        assert headers.get("host") in hosts, f"{probe} sends Host {headers.get('host')!r}; allowed: {sorted(hosts)}"
