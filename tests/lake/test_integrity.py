@@ -368,3 +368,12 @@ def test_check_command_exit_codes(lake, capsys):
     assert main(["lake", "check", lake.url]) == 0
     with pytest.raises(UserError, match="not a feature lake"):
         main(["lake", "check", os.path.join(lake.url, "nope")])
+
+
+def test_a_ttl_across_the_whole_time_range_does_not_overflow(lake):
+    lake.write(pl.DataFrame({"customer": ["a"], "time": [D(1678, 1, 1)], demo.DROPS: [3]}))
+    events = pl.DataFrame({"customer": ["a", "a"], "event_time": [D(2262, 1, 1), D(1678, 1, 2)]})
+    for ttl in ("1000000d", dt.timedelta(days=214_000), None):  # 2262 minus 1678 is about 213,300 days
+        assert lake.training_frame(events, [demo.DROPS], ttl=ttl)[demo.DROPS].to_list() == [3, 3], ttl
+    assert lake.training_frame(events, [demo.DROPS], ttl="1d")[demo.DROPS].to_list() == [None, 3]
+    assert lake.training_frame(events, [demo.DROPS], ttl=dt.timedelta(days=213_000))[demo.DROPS].to_list() == [None, 3]

@@ -45,6 +45,7 @@ from workbench.lake._validate import (
 from workbench.lake._window import (
     WindowData,
     components_frame,
+    elapsed_ns,
     empty,
     gather,
     to_series,
@@ -67,6 +68,7 @@ def _duration_ns(value, argname: str) -> int | None:
         ns = int(float(m[1]) * _UNIT_NS[m[2]])
     else:
         raise TypeError(f"{argname}={value!r}; expected a datetime.timedelta or text like '7d', '12h', '30m'")
+    ns = min(ns, 2**64 - 1)  # longer than the whole storable span (2**64 ns) means no limit
     if ns < 0:
         raise UserError(f"{argname}={value!r} is negative; a time-to-live is how far back a value may be, "
                         f"pass a positive duration such as '7d' (or None for no limit)")
@@ -600,7 +602,10 @@ class FeatureLake:
             t0 = per_key["t0"].to_numpy()
             later = data.times[None, :] >= t0[:, None]
             if spec.ttl_ns is not None:
-                later &= data.times[None, :] <= per_key["t1"].to_numpy()[:, None] + spec.ttl_ns
+                t1 = per_key["t1"].to_numpy()[:, None]
+                after_t1 = data.times[None, :] >= t1
+                later &= ~after_t1 | (elapsed_ns(np.broadcast_to(data.times[None, :], later.shape),
+                                                 np.broadcast_to(t1, later.shape)) <= np.uint64(spec.ttl_ns))
             ki, ti = np.nonzero(present & later)
             extra.append(pl.DataFrame({"key": per_key["key"].gather(ki),
                                        "time": pl.Series(data.times[ti]).cast(pl.Datetime("ns"))}))
