@@ -376,4 +376,9 @@ def test_a_ttl_across_the_whole_time_range_does_not_overflow(lake):
     for ttl in ("1000000d", dt.timedelta(days=214_000), None):  # 2262 minus 1678 is about 213,300 days
         assert lake.training_frame(events, [demo.DROPS], ttl=ttl)[demo.DROPS].to_list() == [3, 3], ttl
     assert lake.training_frame(events, [demo.DROPS], ttl="1d")[demo.DROPS].to_list() == [None, 3]
-    assert lake.training_frame(events, [demo.DROPS], ttl=dt.timedelta(days=213_000))[demo.DROPS].to_list() == [None, 3]
+    # a ttl just short of the span (213,000 days: more than int64 nanoseconds hold) is exact too
+    from workbench.lake._window import WindowData, gather
+
+    data: WindowData = lake._snapshot("day")[1]
+    ns = events["event_time"].cast(pl.Datetime("ns")).cast(pl.Int64).to_numpy()
+    assert gather(data, demo.DROPS, np.zeros(2, np.int64), ns, 213_000 * 86_400 * 10**9)[1].tolist() == [False, True]

@@ -78,6 +78,15 @@ def _duration_ns(value, argname: str) -> int | None:
 _instant_ns = instant_ns
 
 
+def _effective_ttl(ttl_ns: int | None, times: np.ndarray, event_ns: np.ndarray) -> int | None:
+    """None (no limit) for a ttl that reaches back past every stored time from every event: the same
+    answer, and ``event - ttl`` is then never formed, so it cannot overflow int64."""
+    if ttl_ns is None or len(times) == 0 or len(event_ns) == 0:
+        return ttl_ns
+    span = int(np.max(event_ns)) - int(times[0])  # Python ints: exact across the whole range
+    return None if ttl_ns >= span else ttl_ns
+
+
 def _names(value) -> tuple:
     if value is None:
         return ()
@@ -574,7 +583,7 @@ class FeatureLake:
                 dtype = self.registry.feature(feat).dtype
                 cols.append(to_series(feat, dtype, empty(dtype, len(kidx)), np.zeros(len(kidx), bool)))
                 continue
-            vals, ok = gather(data, feat, kidx, t_ns, spec.ttl_ns)
+            vals, ok = gather(data, feat, kidx, t_ns, _effective_ttl(spec.ttl_ns, data.times, t_ns))
             cols.append(to_series(feat, dtype, vals, ok, data.categories.get(feat)))
         return pl.DataFrame(cols)
 
@@ -960,7 +969,7 @@ class FeatureLake:
             if spec.name not in data.dtypes:
                 out.append(to_series(spec.name, spec.dtype, empty(spec.dtype, len(kidx)), np.zeros(len(kidx), bool)))
                 continue
-            vals, ok = gather(data, spec.name, kidx, event_ns, ttl_ns)
+            vals, ok = gather(data, spec.name, kidx, event_ns, _effective_ttl(ttl_ns, data.times, event_ns))
             out.append(to_series(spec.name, spec.dtype, vals, ok, data.categories.get(spec.name)))
         return entity_df.with_columns(out)
 
