@@ -368,3 +368,17 @@ def test_check_command_exit_codes(lake, capsys):
     assert main(["lake", "check", lake.url]) == 0
     with pytest.raises(UserError, match="not a feature lake"):
         main(["lake", "check", os.path.join(lake.url, "nope")])
+
+
+def test_a_ttl_across_the_whole_time_range_does_not_overflow(lake):
+    lake.write(pl.DataFrame({"customer": ["a"], "time": [D(1678, 1, 1)], demo.DROPS: [3]}))
+    events = pl.DataFrame({"customer": ["a", "a"], "event_time": [D(2262, 1, 1), D(1678, 1, 2)]})
+    for ttl in ("1000000d", dt.timedelta(days=214_000), None):  # 2262 minus 1678 is about 213,300 days
+        assert lake.training_frame(events, [demo.DROPS], ttl=ttl)[demo.DROPS].to_list() == [3, 3], ttl
+    assert lake.training_frame(events, [demo.DROPS], ttl="1d")[demo.DROPS].to_list() == [None, 3]
+    # a ttl just short of the span (213,000 days: more than int64 nanoseconds hold) is exact too
+    from workbench.lake._window import WindowData, gather
+
+    data: WindowData = lake._snapshot("day")[1]
+    ns = events["event_time"].cast(pl.Datetime("ns")).cast(pl.Int64).to_numpy()
+    assert gather(data, demo.DROPS, np.zeros(2, np.int64), ns, 213_000 * 86_400 * 10**9)[1].tolist() == [False, True]

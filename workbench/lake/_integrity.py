@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from workbench.errors import UserError
 from workbench.lake._errors import LakeIntegrityError
 from workbench.lake._keys import WINDOWS
+from workbench.lake._leases import tombstone_rel
 from workbench.lake._registry import DTYPES, Registry, check_feature_name
 from workbench.lake._store import COMMITS, CommitLog, WriterLock, parse_commit
 from workbench.lake._window import STORAGE, chunk_files, var_name, verify_manifest
@@ -233,6 +234,11 @@ def _check(log: CommitLog) -> CheckReport:
     for i in sorted(good, reverse=True):
         for w, rel in good[i]["windows"].items():
             if rel in verified or rel in head_rels or not fs.exists(log.path(rel)):
+                continue
+            if fs.exists(log.path(tombstone_rel(rel))):
+                verified[rel] = []
+                report.findings.append(Finding("orphan", rel, "retired by vacuum (maybe partly removed by an "
+                                               "interrupted vacuum); no reader opens it", "vacuum removes it"))
                 continue
             for p in window_problems(good[i], w, rel):
                 report.findings.append(Finding("damage", rel, f"window {w!r} (named by older commits): {p}",

@@ -46,6 +46,7 @@ from workbench.lake._validate import (
 from workbench.lake._window import (
     WindowData,
     components_frame,
+    elapsed_ns,
     empty,
     to_series,
     valid_mask,
@@ -67,6 +68,7 @@ def _duration_ns(value, argname: str) -> int | None:
         ns = int(float(m[1]) * _UNIT_NS[m[2]])
     else:
         raise TypeError(f"{argname}={value!r}; expected a datetime.timedelta or text like '7d', '12h', '30m'")
+    ns = min(ns, 2**64 - 1)  # longer than the whole storable span (2**64 ns) means no limit
     if ns < 0:
         raise UserError(f"{argname}={value!r} is negative; a time-to-live is how far back a value may be, "
                         f"pass a positive duration such as '7d' (or None for no limit)")
@@ -74,6 +76,15 @@ def _duration_ns(value, argname: str) -> int | None:
 
 
 _instant_ns = instant_ns
+
+
+def _effective_ttl(ttl_ns: int | None, times: np.ndarray, event_ns: np.ndarray) -> int | None:
+    """None (no limit) for a ttl that reaches back past every stored time from every event: the same
+    answer, and ``event - ttl`` is then never formed, so it cannot overflow int64."""
+    if ttl_ns is None or len(times) == 0 or len(event_ns) == 0:
+        return ttl_ns
+    span = int(np.max(event_ns)) - int(times[0])  # Python ints: exact across the whole range
+    return None if ttl_ns >= span else ttl_ns
 
 
 def _names(value) -> tuple:
@@ -572,7 +583,7 @@ class FeatureLake:
                 dtype = self.registry.feature(feat).dtype
                 cols.append(to_series(feat, dtype, empty(dtype, len(kidx)), np.zeros(len(kidx), bool)))
                 continue
-            vals, ok = gather(data, feat, kidx, t_ns, spec.ttl_ns)
+            vals, ok = gather(data, feat, kidx, t_ns, _effective_ttl(spec.ttl_ns, data.times, t_ns))
             cols.append(to_series(feat, dtype, vals, ok, data.categories.get(feat)))
         return pl.DataFrame(cols)
 
@@ -600,7 +611,10 @@ class FeatureLake:
             t0 = per_key["t0"].to_numpy()
             later = data.times[None, :] >= t0[:, None]
             if spec.ttl_ns is not None:
-                later &= data.times[None, :] <= per_key["t1"].to_numpy()[:, None] + spec.ttl_ns
+                t1 = per_key["t1"].to_numpy()[:, None]
+                after_t1 = data.times[None, :] >= t1
+                later &= ~after_t1 | (elapsed_ns(np.broadcast_to(data.times[None, :], later.shape),
+                                                 np.broadcast_to(t1, later.shape)) <= np.uint64(spec.ttl_ns))
             ki, ti = np.nonzero(present & later)
             extra.append(pl.DataFrame({"key": per_key["key"].gather(ki),
                                        "time": pl.Series(data.times[ti]).cast(pl.Datetime("ns"))}))
@@ -955,7 +969,7 @@ class FeatureLake:
             if spec.name not in data.dtypes:
                 out.append(to_series(spec.name, spec.dtype, empty(spec.dtype, len(kidx)), np.zeros(len(kidx), bool)))
                 continue
-            vals, ok = gather(data, spec.name, kidx, event_ns, ttl_ns)
+            vals, ok = gather(data, spec.name, kidx, event_ns, _effective_ttl(ttl_ns, data.times, event_ns))
             out.append(to_series(spec.name, spec.dtype, vals, ok, data.categories.get(spec.name)))
         return entity_df.with_columns(out)
 

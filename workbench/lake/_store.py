@@ -173,8 +173,10 @@ class CommitLog:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)  # a full disk must not leave half files behind
                 raise
-            # fsync the directory so the rename itself survives a power cut, not only a killed process.
+            # fsync the directory so the rename itself survives a power cut, not only a killed process
+            # (and the lake root, which names that directory when this write created it).
             fsync_dir(os.path.dirname(target))
+            fsync_dir(self.root)
         else:
             self.fs.pipe_file(target, data)
 
@@ -249,7 +251,11 @@ def fsync_tree(path: str) -> None:
             finally:
                 os.close(fd)
         fsync_dir(dirpath)
-    fsync_dir(os.path.dirname(path.rstrip("/")))
+    # and the chain of folders above it, which may have been created by this very batch
+    parent = os.path.dirname(path.rstrip("/"))
+    for _ in range(3):  # windows/<window>/ , windows/ , the lake root
+        fsync_dir(parent)
+        parent = os.path.dirname(parent)
 
 
 class WriterLock:

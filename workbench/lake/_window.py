@@ -257,6 +257,12 @@ def read_array(url: str, name: str, where: str, lake_url: str | None, **ids) -> 
         raise
 
 
+def elapsed_ns(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+    """``later - earlier`` for int64 times with later >= earlier, exact as uint64 (the int64 difference
+    overflows across the range, e.g. 2262 minus 1678)."""
+    return later.astype(np.int64).view(np.uint64) - earlier.astype(np.int64).view(np.uint64)
+
+
 def gather(window: WindowData, feature: str, kidx: np.ndarray, event_ns: np.ndarray, ttl_ns: int | None):
     """Point-in-time lookup: for each (kidx, event time) the latest stored value at or before the event
     time and, with ``ttl_ns``, no older than ``event - ttl``.  Returns (raw values, valid mask)."""
@@ -272,7 +278,7 @@ def gather(window: WindowData, feature: str, kidx: np.ndarray, event_ns: np.ndar
     j = window.ffill_index(feature)[kidx[rows], t[rows]]
     found = j >= 0
     if ttl_ns is not None:
-        found[found] = window.times[j[found]] >= event_ns[rows[found]] - ttl_ns
+        found[found] = elapsed_ns(event_ns[rows[found]], window.times[j[found]]) <= np.uint64(ttl_ns)
     rows, j = rows[found], j[found]
     ok[:] = False
     ok[rows] = True
