@@ -28,6 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from workbench.errors import UserError
 from workbench.slicing._model import CancelToken, LayerSlice, SliceCancelled, SliceRequest
 
 
@@ -136,7 +137,7 @@ class Scheduler:
         thread_name_prefix: str = "slicer",
     ) -> None:
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
-            raise ValueError(f"max_workers: expected an integer >= 1, got {max_workers!r}")
+            raise UserError(f"max_workers: expected an integer >= 1, got {max_workers!r}")
         self._compute = compute
         self._report = report
         self._drop = drop
