@@ -57,6 +57,7 @@ class OwnerDispatcher:
         self._queue: deque[Callable[[], None]] = deque()
         self._lock = threading.Lock()
         self._scheduled = False
+        self.after_drain: list[Callable[[], None]] = []  # run once after a drain that ran something
 
     @property
     def mode(self) -> str:
@@ -89,10 +90,14 @@ class OwnerDispatcher:
             with self._lock:
                 if not self._queue:
                     self._scheduled = False
-                    return ran
+                    break
                 callback = self._queue.popleft()
             callback()
             ran += 1
+        if ran:
+            for hook in self.after_drain:
+                hook()
+        return ran
 
     def __len__(self) -> int:
         with self._lock:
