@@ -126,7 +126,7 @@ def test_the_newest_check_catches_a_broken_viewer(monkeypatch):
 # ---------------------------------------------------------------- debounce and its fast path
 def test_debounce_coalesces_a_burst_and_in_memory_data_skips_it():
     store = slow_store(volume((30, 8, 8)), latency=0.0)
-    with Viewer(store, debounce_s=0.3, fast_slice_s=0.0, cache_bytes=0) as viewer:
+    with Viewer(store, debounce_s=1.0, fast_slice_s=0.0, cache_bytes=0) as viewer:  # long: a loaded CI stalls
         assert viewer.wait_idle(5)
         started = viewer.stats["started"]
         for i in range(1, 20):
@@ -184,7 +184,9 @@ def test_layers_together_waits_for_every_layer():
     try:
         frames = viewer.stats["frames"]
         viewer.set_index(0, 3)
-        time.sleep(0.15)
+        deadline = time.perf_counter() + 5
+        while viewer.loading["fast"] and time.perf_counter() < deadline:
+            time.sleep(0.01)
         assert not viewer.loading["fast"] and viewer.loading["slow"]
         assert viewer.stats["frames"] == frames and viewer.frame.indices[0] == 0  # not redrawn yet
         assert viewer.wait_idle(10)
@@ -291,7 +293,7 @@ def pyramid(shape=(4, 64, 64)):
 def test_a_pyramid_shows_the_coarse_level_first_then_the_fine_one():
     levels = pyramid()
     # The finest level is the slowest to read, as on a real link where bytes cost time.
-    slow = [slow_store(level, latency=latency) for level, latency in zip(levels, (0.2, 0.1, 0.02))]
+    slow = [slow_store(level, latency=latency) for level, latency in zip(levels, (0.4, 0.1, 0.02))]
     shown = []
     with Viewer(slow, debounce_s=0, cache_bytes=0, max_workers=2) as viewer:
         viewer._slicer.layer_hooks.append(lambda name, piece: shown.append((piece.request.indices[0], piece.level)))
@@ -308,9 +310,12 @@ def test_a_newer_move_cancels_the_older_pyramid_requests():
     slow = [slow_store(level, latency=0.3) for level in levels]
     with Viewer(slow, debounce_s=0, cache_bytes=0, max_workers=2) as viewer:
         assert viewer.wait_idle(10)
-        before = store_stats(slow)["cancelled"]
+        before = store_stats(slow)
         viewer.set_index(0, 1)
-        time.sleep(0.05)
+        deadline = time.perf_counter() + 5
+        while store_stats(slow)["reads"] < before["reads"] + 2 and time.perf_counter() < deadline:
+            time.sleep(0.005)  # until both levels of this move are mid-read
+        before = before["cancelled"]
         viewer.set_index(0, 3)
         assert viewer.wait_idle(10)
         assert store_stats(slow)["cancelled"] - before >= 2  # both levels of the first move stopped mid-read

@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench.errors import UserError
 from workbench.slicing import (
     SliceCache,
     SliceRequest,
@@ -203,7 +202,9 @@ def test_stale_work_is_cancelled_and_the_newest_starts_at_once():
     assert viewer.frame.indices[0] == 29
     assert stats["cancelled"] >= 20  # waiting requests dropped and running reads abandoned
     assert store_stats(store)["cancelled"] >= 1  # at least one read stopped mid-chunk
-    assert stats["displayed"] == 2  # the initial plane and the last one, nothing in between
+    # The initial plane and the last one; on a badly overloaded machine an event may stall past a whole read,
+    # and the slice that finished meanwhile was the newest then, so a few may show. Without cancellation all 30 do.
+    assert stats["displayed"] <= 5
     # How long the final slice waits is a speed target: benchmarks/slicing.py measures it (final latency
     # as a multiple of one slice), never a unit test on a loaded machine.
 

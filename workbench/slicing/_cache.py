@@ -12,6 +12,8 @@ from collections.abc import Hashable
 
 import numpy as np
 
+from workbench.errors import UserError
+
 
 class SliceCache:
     """Thread-safe LRU map from a slice key to a read-only numpy array, holding at most ``max_bytes``.
@@ -22,7 +24,7 @@ class SliceCache:
 
     def __init__(self, max_bytes: int = 256 * 2**20) -> None:
         if not isinstance(max_bytes, (int, np.integer)) or isinstance(max_bytes, bool) or max_bytes < 0:
-            raise ValueError(f"cache_bytes: expected an integer number of bytes >= 0, got {max_bytes!r}")
+            raise UserError(f"cache_bytes: expected an integer number of bytes >= 0, got {max_bytes!r}")
         self.max_bytes = int(max_bytes)
         self._entries: OrderedDict[Hashable, np.ndarray] = OrderedDict()
         self._bytes = 0

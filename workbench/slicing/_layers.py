@@ -247,15 +247,23 @@ class Geometry:
 
 
 def _sample_axis(n_canvas: int, origin: float, pixel: float, to_world_scale: float, to_world_translate: float,
-                 n_data: int) -> tuple[np.ndarray, np.ndarray]:
+                 n_data: int) -> tuple[slice, np.ndarray]:
+    """The canvas window a piece covers along one axis, and the piece's index for each pixel in it."""
     world = origin + np.arange(n_canvas) * pixel
     index = np.floor((world - to_world_translate) / to_world_scale + 0.5).astype(np.int64)
-    valid = (index >= 0) & (index < n_data)
-    return np.clip(index, 0, n_data - 1), valid
+    inside = np.flatnonzero((index >= 0) & (index < n_data))  # contiguous: index grows with the pixel
+    if inside.size == 0:
+        return slice(0, 0), index[:0]
+    window = slice(int(inside[0]), int(inside[-1]) + 1)
+    return window, index[window]
 
 
 def paint_raster(piece: Any, canvas: np.ndarray, geometry: Geometry) -> None:
-    """Blend a layer's RGBA plane onto the canvas, nearest-neighbour through its data-to-world transform."""
+    """Blend a layer's RGBA plane onto the canvas, nearest-neighbour through its data-to-world transform.
+
+    Only the window of canvas pixels the piece covers is touched, so painting a small tile costs the tile,
+    not the whole canvas.
+    """
     if piece.rgba is None or piece.empty:
         return
     rgba, grid = piece.rgba, piece.data_to_world
@@ -266,23 +274,21 @@ def paint_raster(piece: Any, canvas: np.ndarray, geometry: Geometry) -> None:
         and np.allclose(grid.translate, geometry.origin)
     )
     if same_grid:
-        sampled, valid = rgba, None
+        target, sampled = canvas, rgba
     else:
-        rows, row_ok = _sample_axis(geometry.shape[0], geometry.origin[0], geometry.pixel[0], grid.scale[0],
-                                    grid.translate[0], h)
-        cols, col_ok = _sample_axis(geometry.shape[1], geometry.origin[1], geometry.pixel[1], grid.scale[1],
-                                    grid.translate[1], w)
-        sampled = rgba[np.ix_(rows, cols)]
-        valid = row_ok[:, None] & col_ok[None, :]
+        rows_at, rows = _sample_axis(geometry.shape[0], geometry.origin[0], geometry.pixel[0], grid.scale[0],
+                                     grid.translate[0], h)
+        cols_at, cols = _sample_axis(geometry.shape[1], geometry.origin[1], geometry.pixel[1], grid.scale[1],
+                                     grid.translate[1], w)
+        if rows.size == 0 or cols.size == 0:
+            return
+        target, sampled = canvas[rows_at, cols_at], rgba[np.ix_(rows, cols)]
     alpha = sampled[..., 3]
-    if valid is None and alpha.min() == 255:
-        canvas[...] = sampled
+    if alpha.min() == 255:
+        target[...] = sampled
         return
-    a = alpha.astype(np.float32) / 255.0
-    if valid is not None:
-        a = a * valid
-    a = a[..., None]
-    canvas[..., :3] = (canvas[..., :3] * (1.0 - a) + sampled[..., :3] * a).astype(np.uint8)
+    a = (alpha.astype(np.float32) / 255.0)[..., None]
+    target[..., :3] = (target[..., :3] * (1.0 - a) + sampled[..., :3] * a).astype(np.uint8)
 
 
 def weak(obj: Any) -> weakref.ref:

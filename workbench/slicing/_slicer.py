@@ -28,6 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from workbench.errors import UserError
 from workbench.slicing._model import CancelToken, LayerSlice, SliceCancelled, SliceRequest
 
 
@@ -56,6 +57,7 @@ class OwnerDispatcher:
         self._queue: deque[Callable[[], None]] = deque()
         self._lock = threading.Lock()
         self._scheduled = False
+        self.after_drain: list[Callable[[], None]] = []  # run once after a drain that ran something
 
     @property
     def mode(self) -> str:
@@ -88,10 +90,14 @@ class OwnerDispatcher:
             with self._lock:
                 if not self._queue:
                     self._scheduled = False
-                    return ran
+                    break
                 callback = self._queue.popleft()
             callback()
             ran += 1
+        if ran:
+            for hook in self.after_drain:
+                hook()
+        return ran
 
     def __len__(self) -> int:
         with self._lock:
@@ -136,7 +142,7 @@ class Scheduler:
         thread_name_prefix: str = "slicer",
     ) -> None:
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
-            raise ValueError(f"max_workers: expected an integer >= 1, got {max_workers!r}")
+            raise UserError(f"max_workers: expected an integer >= 1, got {max_workers!r}")
         self._compute = compute
         self._report = report
         self._drop = drop

@@ -89,6 +89,9 @@ class LayerSlicer:
         self.encoding: str | None = None
         self.closed = False
         self.dispatcher = OwnerDispatcher()
+        # Outcomes that arrive together (a burst of tiles, both layers of a move) are composited once.
+        self._dirty = False
+        self.dispatcher.after_drain.append(self._flush)
         self.scheduler = (
             Scheduler(self._compute, self._on_outcome, self._on_dropped, max_workers=max_workers,
                       cancel_running=cancel_running, thread_name_prefix=thread_name_prefix)
@@ -244,7 +247,15 @@ class LayerSlicer:
             return
         if self.layers_together and not all(self.tracks.get(n, _Track()).settled for n in self.model.layers):
             return
-        self.compose()
+        if self.scheduler is None:
+            self.compose()
+        else:
+            self._dirty = True  # composited once the current drain has applied everything that arrived
+
+    def _flush(self) -> None:
+        if self._dirty and not self.closed:
+            self._dirty = False
+            self.compose()
 
     def compose(self) -> Frame | None:
         """Composite every layer's current slice (those made for the current displayed dims) into the frame."""

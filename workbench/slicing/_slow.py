@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from workbench.errors import UserError
+
 from workbench.slicing._model import SliceCancelled
 
 current_cancel: contextvars.ContextVar[Any] = contextvars.ContextVar(
@@ -70,7 +72,7 @@ class _FaultPlan:
 
     def __init__(self, failure_rate: float, fail_chunks: Iterable[tuple[int, ...]], seed: int) -> None:
         if not 0.0 <= float(failure_rate) <= 1.0:
-            raise ValueError(f"failure_rate: expected a probability in [0, 1], got {failure_rate!r}")
+            raise UserError(f"failure_rate: expected a probability in [0, 1], got {failure_rate!r}")
         self.failure_rate = float(failure_rate)
         self.fail_chunks = {tuple(int(c) for c in chunk) for chunk in fail_chunks}
         self._rng = np.random.default_rng(seed)
@@ -121,7 +123,7 @@ def _check_bandwidth(bandwidth: float | None) -> float | None:
     if bandwidth is None:
         return None
     if not float(bandwidth) > 0:
-        raise ValueError(f"bandwidth: expected bytes per second > 0 (or None), got {bandwidth!r}")
+        raise UserError(f"bandwidth: expected bytes per second > 0 (or None), got {bandwidth!r}")
     return float(bandwidth)
 
 
@@ -150,7 +152,7 @@ def _make_slow_store_class():
         ) -> None:
             super().__init__(store)
             if float(latency) < 0:
-                raise ValueError(f"latency: expected seconds >= 0, got {latency!r}")
+                raise UserError(f"latency: expected seconds >= 0, got {latency!r}")
             self.latency = float(latency)
             self.bandwidth = _check_bandwidth(bandwidth)
             self.interruptible = bool(interruptible)
@@ -238,7 +240,7 @@ class SlowArray:
         if not hasattr(array, "shape") or not hasattr(array, "__getitem__"):
             raise TypeError(f"array: expected an indexable array with .shape, got {type(array).__name__}")
         if float(latency) < 0:
-            raise ValueError(f"latency: expected seconds >= 0, got {latency!r}")
+            raise UserError(f"latency: expected seconds >= 0, got {latency!r}")
         self._array = array
         self.shape = tuple(int(s) for s in array.shape)
         self.dtype = np.dtype(array.dtype)
@@ -247,7 +249,7 @@ class SlowArray:
             chunks = (1,) * (self.ndim - 2) + self.shape[-2:]
         chunks = tuple(int(c) for c in chunks)
         if len(chunks) != self.ndim or any(c < 1 for c in chunks):
-            raise ValueError(f"chunks: expected {self.ndim} positive sizes, got {chunks}")
+            raise UserError(f"chunks: expected {self.ndim} positive sizes, got {chunks}")
         self.chunks = chunks
         self.latency = float(latency)
         self.interruptible = bool(interruptible)

@@ -77,7 +77,7 @@ def read_array(kind: str, array: Any, key: tuple) -> np.ndarray:
 def as_source(data: Any, *, name: str = "data") -> ArraySource:
     """Wrap ``data`` (numpy, dask, zarr array, xarray DataArray, or a zarr path/URL) as an ArraySource.
 
-    Raises ``TypeError`` naming ``name`` for anything else, and ``ValueError`` for fewer than 2 dims.
+    Raises ``TypeError`` naming ``name`` for anything else, and ``UserError`` for fewer than 2 dims.
     """
     if isinstance(data, ArraySource):
         return data
@@ -119,9 +119,9 @@ def as_source(data: Any, *, name: str = "data") -> ArraySource:
         )
     shape = tuple(int(s) for s in array.shape)
     if len(shape) < 2:
-        raise ValueError(f"{name}: expected at least 2 dimensions to display, got shape {shape}; add an axis with data[None]")
+        raise UserError(f"{name}: expected at least 2 dimensions to display, got shape {shape}; add an axis with data[None]")
     if any(s == 0 for s in shape):
-        raise ValueError(f"{name}: every dimension needs at least one element, got shape {shape}")
+        raise UserError(f"{name}: every dimension needs at least one element, got shape {shape}")
     if dims is None:
         dims = tuple(f"dim_{i}" for i in range(len(shape)))
     return ArraySource(array=array, shape=shape, dtype=np.dtype(array.dtype), dims=dims, coords=coords, kind=kind)

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from workbench.errors import UserError
+
 
 def synthetic_volume(shape: tuple[int, ...] = (24, 256, 256), *, n_blobs: int = 40, seed: int = 0) -> np.ndarray:
     """A float32 volume of Gaussian blobs on faint noise (looks like fluorescence microscopy).
@@ -16,7 +18,7 @@ def synthetic_volume(shape: tuple[int, ...] = (24, 256, 256), *, n_blobs: int = 
     Returns the volume; the blob centres are ``synthetic_blob_centres(shape, n_blobs, seed)``.
     """
     if len(shape) < 2 or any(int(s) < 1 for s in shape):
-        raise ValueError(f"shape: expected >= 2 positive sizes, got {shape!r}")
+        raise UserError(f"shape: expected >= 2 positive sizes, got {shape!r}")
     rng = np.random.default_rng(seed)
     centres = synthetic_blob_centres(shape, n_blobs=n_blobs, seed=seed)
     widths = rng.uniform(1.5, 4.0, size=(n_blobs, len(shape))) * np.array([max(1, s // 40) for s in shape])
@@ -75,11 +77,11 @@ class DragResult:
 def drag_positions(n_events: int, size: int, *, start: int = 1) -> list[int]:
     """``n_events`` distinct slider positions sweeping forward through ``size`` planes."""
     if n_events < 1:
-        raise ValueError(f"n_events: expected >= 1, got {n_events}")
+        raise UserError(f"n_events: expected >= 1, got {n_events}")
     stop = size - 1
     positions = np.unique(np.linspace(start, stop, n_events).round().astype(int))
     if len(positions) < n_events:
-        raise ValueError(f"n_events: {n_events} distinct positions need at least {n_events + start} planes, got {size}")
+        raise UserError(f"n_events: {n_events} distinct positions need at least {n_events + start} planes, got {size}")
     return [int(p) for p in positions]
 
 
