@@ -96,16 +96,22 @@ def perturb(term: str, kind: str, rng: random.Random) -> str | None:
 
 
 def rapidfuzz_baseline(index: CodeIndex, queries: list[str], k: int = 5) -> list[list[str]]:
-    """Best-match baseline: rapidfuzz ``WRatio`` of the query against every billable code's description."""
+    """Best-match baseline: rapidfuzz ``WRatio`` of the query against every billable code's description
+    (both sides through rapidfuzz's ``default_process``, done once for the descriptions)."""
     from rapidfuzz import fuzz, process, utils
 
-    descriptions = [index.node_description[i] for i in index.leaves]
-    codes = [index.leaf_code(i) for i in range(index.n_leaves)]
+    key = id(index.leaves)
+    if key not in _BASELINE_CHOICES:
+        _BASELINE_CHOICES[key] = [utils.default_process(index.node_description[i]) for i in index.leaves]
+    descriptions = _BASELINE_CHOICES[key]
     out = []
     for query in queries:
-        hits = process.extract(query, descriptions, scorer=fuzz.WRatio, processor=utils.default_process, limit=k)
-        out.append([codes[h[2]] for h in hits])
+        hits = process.extract(utils.default_process(query), descriptions, scorer=fuzz.WRatio, processor=None, limit=k)
+        out.append([index.leaf_code(h[2]) for h in hits])
     return out
+
+
+_BASELINE_CHOICES: dict[int, list[str]] = {}
 
 
 def _right(predicted: str, gold: HeldOutTerm, level: str) -> bool:
