@@ -232,3 +232,20 @@ def test_the_page_shows_main_diagnosis_and_cc_in_chromium():
             assert not errors or all("401" in e for e in errors)
         finally:
             browser.close()
+
+
+def test_the_router_fits_the_real_fhir_app_with_one_include(service_db):
+    # What the lead's one line does: create_app(...) then include_router. The FHIR app's own handlers
+    # answer the router's token errors, and its body-size middleware sits in front of it.
+    from workbench.clinical.service import create_app
+
+    config = _config(service_db)
+    app = create_app(config)
+    app.include_router(cr.router)
+    with TestClient(app) as client:
+        ok = client.post("/coding/icd10cm/$suggest", json={"text": NOTE}, headers=_token(config, cr.SUGGEST_SCOPE))
+        assert ok.status_code == 200 and ok.json()["main"]["code"] == "H66.92"
+        refused = client.post("/coding/icd10cm/$suggest", json={"text": NOTE}, headers=_token(config, "system/Patient.read"))
+        assert refused.status_code == 403 and refused.json()["resourceType"] == "OperationOutcome"
+        assert client.get("/fhir/metadata").status_code == 200
+        assert "/coding/icd10cm/$suggest" in client.get("/openapi.json").json()["paths"]
