@@ -260,3 +260,19 @@ def test_a_revoked_or_removed_client_cannot_ask_for_codes():
         headers = _token(config, cr.SUGGEST_SCOPE)
         app.state.tokens.registry.replace({})
         assert client.post("/coding/icd10cm/$suggest", json={"text": NOTE}, headers=headers).status_code == 401
+
+
+def test_the_router_fits_the_real_fhir_app_with_one_include(service_db):
+    # create_app includes the router: the FHIR app's own handlers answer the router's token errors, and its
+    # guard and body-size middleware sit in front of it.
+    from workbench.clinical.service import create_app
+
+    config = _config(service_db)
+    app = create_app(config)
+    with TestClient(app) as client:
+        ok = client.post("/coding/icd10cm/$suggest", json={"text": NOTE}, headers=_token(config, cr.SUGGEST_SCOPE))
+        assert ok.status_code == 200 and ok.json()["main"]["code"] == "H66.92"
+        refused = client.post("/coding/icd10cm/$suggest", json={"text": NOTE}, headers=_token(config, "system/Patient.read"))
+        assert refused.status_code == 403 and refused.json()["resourceType"] == "OperationOutcome"
+        assert client.get("/fhir/metadata").status_code == 200
+        assert "/coding/icd10cm/$suggest" in client.get("/openapi.json").json()["paths"]

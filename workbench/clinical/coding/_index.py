@@ -27,7 +27,7 @@ from workbench.clinical.coding._text import _LATERAL, STOPWORDS, normalize_term
 
 __all__ = ["CodeIndex", "build_index", "load_index"]
 
-FORMAT_VERSION = 6
+FORMAT_VERSION = 9
 BM25_K1, BM25_B = 1.2, 0.75
 MAX_DEPTH = 5  # leaf plus up to four ancestors reach the category (e.g. S52.501A -> S52)
 _SIDE_OF_WORD = {"left": "L", "right": "R", "bilateral": "B"}
@@ -35,6 +35,9 @@ _SIDE_OF_WORD = {"left": "L", "right": "R", "bilateral": "B"}
 # query without it still covers the text. (Not "Unspecified maternal hypertension": there the word is
 # the disease.)
 _QUALIFIED = re.compile(r"(?:,|\bof|\bin|\bto)\s+unspecified\s+([a-z]+)", re.IGNORECASE)
+# "without complications", "not intractable": the default a note that says nothing more is coded to
+# (E11.9 for "type 2 diabetes"), so the words are optional; "with ..." or "in ..." ends the span.
+_DEFAULT_QUALIFIER = re.compile(r"\bwithout\b.*?(?=\bwith\b|\bin\b|$)|\bnot intractable\b", re.IGNORECASE)
 _NOT_SPECIFIED = re.compile(r"\b(?:site )?not (?:otherwise )?specified\b|\bnot elsewhere classified\b", re.IGNORECASE)
 
 
@@ -79,6 +82,7 @@ def doc_terms(text: str) -> tuple[list[str], list[str], str | None]:
     text = _NOT_SPECIFIED.sub(" ", text)
     optional_spans = [m.span() for m in re.finditer(r"\([^)]*\)", text)]
     optional_spans += [(m.start(1), m.end(1)) for m in _QUALIFIED.finditer(text)]
+    optional_spans += [m.span() for m in _DEFAULT_QUALIFIER.finditer(text)]
     required, optional, side_words = [], [], []
     for m in re.finditer(r"[a-z0-9]+", text.lower()):
         w = m.group()

@@ -56,7 +56,7 @@ _SLASH_FORMS = {"s/p": " status post ", "w/o": " without ", "w/": " with ", "h/o
 # bag of words; the hierarchy step reads "unspecified" from the descriptions itself. "other" stays in:
 # "Other hypertension" is a residual class and should not match a bare "hypertension" fully.
 STOPWORDS = frozenset(
-    "a an the of and or in on at to for by with from as is was were be been are this that these those "
+    "a an the of and or in on at to for by from as is was were be been are this that these those "
     "patient pt presents presenting complains complaining noted due nos unspecified site has have had".split()
 )
 _NEGATION = re.compile(r"\b(?:no|not|denies|denied|negative for|free of|absence of|absent|without evidence of"

@@ -32,6 +32,7 @@ from workbench.clinical.coding.ranker import rank_terms
 __all__ = ["HeldOutTerm", "PERTURBATIONS", "evaluate", "held_out_terms", "perturb", "rapidfuzz_baseline"]
 
 PERTURBATIONS = ("verbatim", "word_order", "typo", "abbreviation")
+BASELINE = "rapidfuzz token_set_ratio"
 _PHRASES = sorted(((v, k) for k, v in ABBREVIATIONS.items() if " " in v or len(v) > 5), key=lambda p: -len(p[0]))
 
 
@@ -95,17 +96,28 @@ def perturb(term: str, kind: str, rng: random.Random) -> str | None:
     raise ValueError(f"perturb(kind): expected one of {PERTURBATIONS}, got {kind!r}")
 
 
-def rapidfuzz_baseline(index: CodeIndex, queries: list[str], k: int = 5) -> list[list[str]]:
-    """Best-match baseline: rapidfuzz ``WRatio`` of the query against every billable code's description."""
+def rapidfuzz_baseline(index: CodeIndex, queries: list[str], k: int = 5, scorer=None) -> list[list[str]]:
+    """Best-match baseline: rapidfuzz ``token_set_ratio`` (default) of the query against every billable
+    code's description, both through ``default_process`` (done once for the descriptions).
+
+    ``token_set_ratio`` is the strongest of rapidfuzz's scorers here: on 60 held-out terms it found
+    30 % of codes first, ``ratio`` 22 %, ``token_sort_ratio`` 18 %, ``WRatio`` 8 % (and 5x slower).
+    """
     from rapidfuzz import fuzz, process, utils
 
-    descriptions = [index.node_description[i] for i in index.leaves]
-    codes = [index.leaf_code(i) for i in range(index.n_leaves)]
+    scorer = scorer or fuzz.token_set_ratio
+    key = id(index.leaves)
+    if key not in _BASELINE_CHOICES:
+        _BASELINE_CHOICES[key] = [utils.default_process(index.node_description[i]) for i in index.leaves]
+    descriptions = _BASELINE_CHOICES[key]
     out = []
     for query in queries:
-        hits = process.extract(query, descriptions, scorer=fuzz.WRatio, processor=utils.default_process, limit=k)
-        out.append([codes[h[2]] for h in hits])
+        hits = process.extract(utils.default_process(query), descriptions, scorer=scorer, processor=None, limit=k)
+        out.append([index.leaf_code(h[2]) for h in hits])
     return out
+
+
+_BASELINE_CHOICES: dict[int, list[str]] = {}
 
 
 def _right(predicted: str, gold: HeldOutTerm, level: str) -> bool:
@@ -125,7 +137,10 @@ def _ranker_top(index: CodeIndex, query: str, k: int):
     return candidates
 
 
-def evaluate(n_terms: int = 400, seed: int = 0, *, baseline: bool = True, index: CodeIndex | None = None) -> dict:
+def evaluate(
+    n_terms: int = 400, seed: int = 0, *, baseline: bool = True, index: CodeIndex | None = None,
+    perturbations: tuple[str, ...] = PERTURBATIONS,
+) -> dict:
     """Hold out ``n_terms`` inclusion terms, query the ranker (and the baseline) with each perturbation.
 
     Returns ``{"rows": [...], "examples": [...], "calibration_data": {...}}``; rows carry top-1/top-5
@@ -139,7 +154,7 @@ def evaluate(n_terms: int = 400, seed: int = 0, *, baseline: bool = True, index:
     rng = random.Random(seed + 1)
     position = {t: i for i, t in enumerate(terms)}
     rows, examples, calib = [], [], {"x": [], "y": [], "term": [], "rank": []}
-    for kind in PERTURBATIONS:
+    for kind in perturbations:
         queries = [(t, perturb(t.term, kind, rng)) for t in terms]
         queries = [(t, q) for t, q in queries if q]
         if not queries:
@@ -158,7 +173,7 @@ def evaluate(n_terms: int = 400, seed: int = 0, *, baseline: bool = True, index:
                 examples.append({"perturbation": kind, "query": q, "gold": t.code, "ours": ours[-1][:3]})
         systems = {"ranker": ours}
         if baseline:
-            systems["rapidfuzz WRatio"] = rapidfuzz_baseline(index, [q for _, q in queries])
+            systems[BASELINE] = rapidfuzz_baseline(index, [q for _, q in queries])
         for system, predictions in systems.items():
             for level in ("billable", "category"):
                 top1 = np.mean([bool(p) and _right(p[0], t, level) for (t, _), p in zip(queries, predictions)])
@@ -166,4 +181,4 @@ def evaluate(n_terms: int = 400, seed: int = 0, *, baseline: bool = True, index:
                 rows.append({"system": system, "perturbation": kind, "level": level, "queries": len(queries),
                              "top1": float(top1), "top5": float(top5)})  # fmt: skip
     calib = {name: np.array(values) for name, values in calib.items()}
-    return {"rows": rows, "examples": examples, "calibration_data": calib, "terms": terms}
+    return {"rows": rows, "examples": examples, "calibration_data": calib, "terms": terms, "index": index}

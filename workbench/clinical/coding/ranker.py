@@ -41,6 +41,12 @@ CONTEXT_GATES = {
     "P": ("newborn", "neonat", "perinatal", "fetus", "fetal", "birth", "infant", "congenital", "preterm"),
 }
 CONTEXT_DAMPING = 0.6
+# Words that contradict each other in a code's text: a text saying "acute" for a note saying
+# "chronic" is damped (not removed: notes can say both).
+ANTONYMS = (("acute", "chronic"), ("with", "without"), ("primary", "secondary"), ("benign", "malignant"),
+            ("upper", "lower"), ("open", "closed"), ("initial", "subsequent"), ("congenital", "acquired"),
+            ("displaced", "nondisplaced"), ("intractable", "not intractable"))
+CONTRADICTION_DAMPING = 0.7
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,14 @@ def _doc_scores(index: CodeIndex, cols: list[int]) -> np.ndarray:
     covered = np.asarray(index.idf_incidence[:, cols].sum(axis=1)).ravel()
     coverage = np.divide(covered, index.doc_idf_total, out=np.zeros_like(covered), where=index.doc_idf_total > 0)
     coverage = np.minimum(coverage, 1.0)
-    return bm25 * coverage**COVERAGE_POWER
+    score = bm25 * coverage**COVERAGE_POWER
+    query = {_vocab_names(index)[c] for c in cols}
+    for a, b in ANTONYMS:
+        for said, other in ((a, b), (b, a)):
+            if said in query and other not in query and other in index.vocabulary and " " not in other:
+                contradicting = index.weights[:, index.vocabulary[other]].nonzero()[0]
+                score[contradicting] *= CONTRADICTION_DAMPING
+    return score
 
 
 def _leaf_scores(index: CodeIndex, doc_score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
