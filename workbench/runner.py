@@ -306,11 +306,15 @@ def run_notebooks(
         label = f"[{i}/{len(paths)}] {path.stem}"
         if not live:
             print(f"{label} ...", end=" ", file=sys.stderr, flush=True)
-        result = execute_notebook(
-            path, run_dir / path.name, per_notebook[path], timeout=timeout, kernel_name=kernel_name,
-            progress={"desc": label, "leave": False, "file": sys.stderr} if live else False,
-            html_output=run_dir / f"{path.stem}.html", kernel_log=run_dir / f"{path.stem}.kernel.log",
-        )
+        try:
+            result = execute_notebook(
+                path, run_dir / path.name, per_notebook[path], timeout=timeout, kernel_name=kernel_name,
+                progress={"desc": label, "leave": False, "file": sys.stderr} if live else False,
+                html_output=run_dir / f"{path.stem}.html", kernel_log=run_dir / f"{path.stem}.kernel.log",
+            )
+        except KeyboardInterrupt:  # finish the notebook's line before the command reports the interrupt
+            print(f"{label}: stopped" if live else "stopped", file=sys.stderr, flush=True)
+            raise
         status = result.status if not result.error else f"failed in cell {result.error['cell']}: {result.error['ename']}"
         print(f"{label}: " if live else "", f"{status} ({result.duration_s:.1f} s)", sep="", file=sys.stderr, flush=True)
         results.append(result)

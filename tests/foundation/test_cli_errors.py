@@ -35,6 +35,8 @@ def _h22(why: str):
 _TOP_COMMANDS = set(next(a for a in build_parser()._actions if a.dest == "command").choices)
 needs_teaching = pytest.mark.skipif("assign" not in _TOP_COMMANDS,
                                     reason="the teaching commands (workbench/teaching/cli.py) are not in this checkout")
+needs_lake_cli = pytest.mark.skipif("lake" not in _TOP_COMMANDS,
+                                    reason="the lake commands (workbench/lake/cli.py) are not in this checkout")
 needs_model = pytest.mark.skipif(not SHIPPED_MODEL.is_file() or LINE_IMAGE is None,
                                  reason="the shipped recognizer datasets/models/crnn_small.pt is not in this checkout")
 
@@ -158,6 +160,12 @@ CASES = {
     "serve-fhir/no-jwt-key": (["serve", "fhir"], ["WORKBENCH_JWT_KEY"], [_h22("the no-key message spans four lines")],
                               {"WORKBENCH_PG_URL": "postgresql://nobody@127.0.0.1:1/none"}),
     "serve/no-service": (["serve"], ["SERVICE"]),
+    # lake check
+    "lake-check/no-path": (["lake", "check"], ["path"], [needs_lake_cli]),
+    "lake-check/missing-folder": (["lake", "check", "{t}/nope"], ["nope", "not a feature lake"], [needs_lake_cli]),
+    "lake-check/not-a-lake": (["lake", "check", "{t}/bare_nbs"], ["bare_nbs", "not a feature lake"], [needs_lake_cli]),
+    "lake-check/a-file": (["lake", "check", "{t}/a_file"], ["a_file"], [needs_lake_cli]),
+    "lake-check/unknown-option": (["lake", "check", "{t}/nope", "--fix"], ["--fix", "lake check"], [needs_lake_cli]),
     # teaching: assign, grade, reset (never given a real notebook: reset would restore it)
     "assign/no-out": (["assign", "01"], ["--out"], [needs_teaching]),
     "assign/unknown-notebook": (["assign", "99_missing", "--out", "{t}/class"], ["99_missing"], [needs_teaching]),
@@ -230,7 +238,7 @@ def test_every_subcommand_is_driven_with_three_kinds_of_bad_input():
     walk(parser, [])
     prefix = {"crnn train": "crnn-train/", "crnn recognize": "crnn-recognize/", "clinical load-db": "load-db/",
               "clinical migrate": "migrate/", "clinical init-secrets": "init-secrets/", "clinical add-client": "add-client/",
-              "serve fhir": "serve-fhir/"}
+              "serve fhir": "serve-fhir/", "lake check": "lake-check/"}
     for leaf in leaves:
         key = prefix.get(leaf, leaf + "/")
         count = sum(case_id.startswith(key) for case_id in CASES)
