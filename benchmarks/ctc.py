@@ -245,14 +245,23 @@ def bench_loss(shapes, thread_counts, repeats: int, seed: int) -> tuple[list[dic
                 nat_v, nat_g = step(F.ctc_loss)
                 loss_rel = float((ours_v - nat_v).abs() / nat_v.abs())
                 grad_rel = float((ours_g - nat_g).abs().max() / nat_g.abs().max())
+                # float32 rounding alone moves native's gradient at these sizes (it accumulates in float32;
+                # ours in float64): judge both against native in float64.
+                ref_v, ref_g = step(lambda x, *a, **k: F.ctc_loss(x.double(), *a, **k))
+                ours_vs_f64 = float((ours_g.double() - ref_g).abs().max() / ref_g.abs().max())
+                native_vs_f64 = float((nat_g.double() - ref_g).abs().max() / ref_g.abs().max())
+                loss_vs_f64 = float((ours_v.double() - ref_v).abs() / ref_v.abs())
                 stats = paired(lambda: step(ctc_loss), lambda: step(F.ctc_loss), repeats)
                 row = {"threads": threads, "shape": [T, N, C, S], **stats, "loss_rel_diff": loss_rel, "grad_rel_diff": grad_rel,
-                       "conforms_1e-5": loss_rel <= 1e-5 and grad_rel <= 1e-5}
+                       "grad_err_vs_float64_ours": ours_vs_f64, "grad_err_vs_float64_native": native_vs_f64,
+                       "conforms_1e-5": loss_vs_f64 <= 1e-5 and ours_vs_f64 <= max(1e-5, native_vs_f64)}
                 out.append(row)
                 rows.append(summary_row(NAME, f"ctc_loss fwd+bwd f32 (T,N,C,S)=({T},{N},{C},{S}), {threads} thread(s)", "torch native ctc_loss",
                                         stats, headline=True,
-                                        note=f"fused compiled kernel; loss rel diff {loss_rel:.1e}, grad rel diff {grad_rel:.1e}; goal: ratio >= 1/3"))
-                print(f"  loss {threads} thread(s) ({T},{N},{C},{S}): native/ours {fmt_range(stats)}x; loss {loss_rel:.1e}, grad {grad_rel:.1e}")
+                                        note=f"fused compiled kernel; loss rel diff {loss_rel:.1e}; grad error vs float64: ours "
+                                             f"{ours_vs_f64:.1e}, native {native_vs_f64:.1e}; goal: ratio >= 1/3"))
+                print(f"  loss {threads} thread(s) ({T},{N},{C},{S}): native/ours {fmt_range(stats)}x; loss {loss_rel:.1e}, "
+                      f"grad vs float64: ours {ours_vs_f64:.1e}, native {native_vs_f64:.1e}")
     finally:
         torch.set_num_threads(before)
     return out, rows
@@ -322,7 +331,7 @@ def main(argv=None) -> int:
         if result.get("lexicon") and not result["lexicon"][k]["identical"]:
             problems.append(f"lexicon results differ from cdist at {k}")
     if any(not r["conforms_1e-5"] for r in result.get("loss", [])):
-        problems.append("ctc_loss differs from native by more than 1e-5")
+        problems.append("ctc_loss is further than 1e-5 (or native's own float32 error) from native in float64")
     result["problems"] = problems
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{NAME}.json").write_text(json.dumps(result, indent=2, default=float))

@@ -130,7 +130,7 @@ def duckdb_pit(con, ttl_s: int) -> pl.Series:
         SELECT e.__i, CASE WHEN f.time >= e.event_time - INTERVAL {ttl_s} SECOND THEN f.x END AS x
         FROM entities e ASOF LEFT JOIN features f ON e.customer = f.customer AND e.event_time >= f.time
         ORDER BY e.__i"""
-    return pl.from_arrow(con.execute(sql).to_arrow_table())["x"]
+    return pl.from_arrow(con.sql(sql).to_arrow_table())["x"]  # con.sql: no extra copy of the rows
 
 
 FEAST_SCRIPT = r'''

@@ -213,9 +213,11 @@ def _check_batch(log_probs, lengths, blank):
             raise ValueError("lengths is only for a padded (N, T, C) array; a list of arrays carries its own lengths")
         if not log_probs:
             raise ValueError("log_probs is an empty list; pass at least one (T, C) array")
-        items = [x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x) for x in log_probs]
+        items = [x if type(x) is np.ndarray else x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+                 for x in log_probs]
         for i, x in enumerate(items):
-            if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 2 or not np.issubdtype(x.dtype, np.floating):
+            # dtype.kind, not np.issubdtype: this loop runs once per line and must cost next to nothing.
+            if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 2 or x.dtype.kind != "f":
                 _check_log_probs(x, f"log_probs[{i}]")  # raises, naming what is wrong with this item
         C = items[0].shape[1]
         if any(x.shape[1] != C for x in items):

@@ -130,6 +130,7 @@ def _search_one(y, length, beam_width, blank, top_n, use_pruning, min_logp, out_
     node[0] = 0
     pb[0] = 0.0
     pnb[0] = NEG_INF
+    total[0] = 0.0
     last[0] = -1
     B = 1
     checksum = 0.0  # NaN anywhere in the input makes this NaN: the caller's check, at no extra pass
@@ -164,13 +165,14 @@ def _search_one(y, length, beam_width, blank, top_n, use_pruning, min_logp, out_
                     cand[n_cand] = k
                     n_cand += 1
         for b in range(B):
-            total[b] = _logaddexp(pb[b], pnb[b])
+            # total[b] = logaddexp(pb[b], pnb[b]) is carried over from the last frame (see below).
             stay_pb[b] = total[b] + row[blank]
             stay_pnb[b] = pnb[b] + row[last[b]] if last[b] >= 0 else NEG_INF
         if n_cand == 0:
             for b in range(B):
                 pb[b] = stay_pb[b]
                 pnb[b] = stay_pnb[b]
+                total[b] = _logaddexp(stay_pb[b], stay_pnb[b])
             continue
         for j in range(n_cand):
             cand_pos[cand[j]] = j
@@ -212,6 +214,7 @@ def _search_one(y, length, beam_width, blank, top_n, use_pruning, min_logp, out_
         if size == 0:
             # Nothing finite left: the readable version keeps one entry, the first stay.
             heap_i[0] = 0
+            heap_s[0] = NEG_INF
             size = 1
         # Best first, so the final ranking's ties resolve by beam order as a stable sort would.
         for a in range(1, size):
@@ -244,13 +247,16 @@ def _search_one(y, length, beam_width, blank, top_n, use_pruning, min_logp, out_
             pb[a] = new_pb[a]
             pnb[a] = new_pnb[a]
             last[a] = new_last[a]
+            # The selection score is the entry's total, logaddexp(pb, pnb), exactly (for an extension
+            # pb = -inf and the total is pnb): the next frame needs it and need not compute it again.
+            total[a] = heap_s[a]
 
     for i in range(1, n_nodes):
         table[node_slot[i]] = -1  # leave the workspace clean for the next sequence
     # Final ranking: stable sort by total probability, best first.
     final = np.empty(B, np.float64)
     for b in range(B):
-        final[b] = _logaddexp(pb[b], pnb[b])
+        final[b] = total[b]
     order = np.argsort(-final, kind="mergesort")
     n_out = min(top_n, B)
     for r in range(n_out):
