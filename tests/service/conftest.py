@@ -122,6 +122,11 @@ def token_for(api, client_secrets):
     cache: dict = {}
 
     def get(name: str, scope: str | None = None) -> str:
+        import time
+
+        # Tokens live token_ttl_s (300 s); a slow session outlives them, so fetch a new one near expiry.
+        if (name, scope) in cache and cache[(name, scope)][1] < time.time() + 30:
+            del cache[(name, scope)]
         if (name, scope) not in cache:
             form = {"scope": scope} if scope else {}
             if name == "nurse":
@@ -130,8 +135,8 @@ def token_for(api, client_secrets):
                 form |= {"grant_type": "client_credentials", "client_id": name, "client_secret": client_secrets[name]}
             response = api.post("/auth/token", data=form)
             assert response.status_code == 200, response.text
-            cache[(name, scope)] = response.json()["access_token"]
-        return cache[(name, scope)]
+            cache[(name, scope)] = (response.json()["access_token"], time.time() + response.json()["expires_in"])
+        return cache[(name, scope)][0]
 
     return get
 

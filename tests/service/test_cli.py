@@ -86,26 +86,28 @@ def test_init_secrets_creates_private_files_once(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "jwt.key").read_text() == first and "left unchanged" in capsys.readouterr().out
 
 
-def test_serve_with_an_unreachable_database_exits_fast_with_one_line(clients):
-    """Issue 22 item 13: it printed its banner, 30 s of connection errors, then a PoolTimeout traceback."""
-    import os
-    import subprocess
-    import sys
+def test_serve_with_an_unreachable_database_exits_fast_with_one_line(clients, monkeypatch, capsys):
+    """Issue 22 item 13: it printed its banner, 30 s of connection errors, then a PoolTimeout traceback.
+
+    Timed in process: what the 5 s promise covers is our start-up, not the interpreter's (which alone
+    took seconds on a loaded 2-core machine)."""
     import time
 
     from workbench.clinical.service import free_loopback_port
 
     stored = {n: {"grant": c.grant, "secret_hash": c.secret_hash, "scopes": sorted(c.scopes)} for n, c in clients.items()}
-    env = {**os.environ, "WORKBENCH_PG_URL": f"postgresql://nobody:pw-never-shown@127.0.0.1:{free_loopback_port()}/x",
-           "WORKBENCH_JWT_KEY": secrets.token_hex(32), "WORKBENCH_FHIR_CLIENTS": json.dumps(stored)}  # fmt: skip
+    monkeypatch.setenv("WORKBENCH_PG_URL", f"postgresql://nobody:pw-never-shown@127.0.0.1:{free_loopback_port()}/x")
+    monkeypatch.setenv("WORKBENCH_JWT_KEY", secrets.token_hex(32))
+    monkeypatch.setenv("WORKBENCH_FHIR_CLIENTS", json.dumps(stored))
+    monkeypatch.delenv("WORKBENCH_LAKE", raising=False)
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "workbench.clinical.cli", "serve", "fhir", "--port", str(free_loopback_port())],
-                          env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
+    code = cli.main(["serve", "fhir", "--port", str(free_loopback_port())])
     elapsed = time.monotonic() - started
-    assert done.returncode == 2 and elapsed < 5 + 3, (elapsed, done.stderr)  # 5 s, plus interpreter start-up
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    err = capsys.readouterr().err
+    assert code == 2 and elapsed < 5, (elapsed, err)
+    lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "cannot reach the database at 127.0.0.1:" in lines[0] and "--demo" in lines[0]
-    assert "pw-never-shown" not in done.stderr and "Traceback" not in done.stderr and "service on" not in done.stderr
+    assert "pw-never-shown" not in err and "Traceback" not in err and "service on" not in err
 
 
 def test_serve_demo_starts_a_database_prints_the_token_command_and_stops_on_ctrl_c():

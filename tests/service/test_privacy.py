@@ -81,7 +81,7 @@ def test_each_bypass_of_the_byte_scanner_is_refused(api, auth, patient_ids, clea
 def test_clear_values_in_query_strings_and_path_ids_are_refused(api, auth, clear_values):
     ids, names = clear_values
     headers = auth("reader")
-    for params in ({"subject": ids[1]}, {"subject": ids[1].lower()}, {"code": names[1]}, {"_count": f"{ids[1]}"}):
+    for params in ({"subject": ids[1]}, {"subject": "Patient/x" + ids[1]}, {"code": names[1]}, {"_count": f"{ids[1]}"}):
         response = api.get("/fhir/Observation", params=params, headers=headers)
         assert response.status_code == 400 and response.json()["issue"][0]["code"] == "security", params
     percent = "".join(f"%{b:02X}" for b in ids[2].encode())
@@ -102,10 +102,10 @@ def test_the_canonical_form_sees_through_disguises():
     guard = PrivacyGuard(["王小明"])
     nid = "A123456789"
     assert guard.problem(nid) == "a national id"
-    for disguised in ("Ａ１２３４５６７８９", "a123456789", "A12" + ZERO_WIDTH + "3456789", "A 123-456-789",
-                      "zzA123456789zz"):  # fmt: skip
+    for disguised in ("Ａ１２３４５６７８９", "A12" + ZERO_WIDTH + "3456789", "A 123-456-789", "zzA123456789zz"):
         assert guard.problem(disguised) == "a national id", disguised
     assert guard.problem("A123456788") is None, "a wrong check digit is not an id"
+    assert guard.problem("a123456789") is None, "ids are upper case; folding flagged random hex UUIDs"
     for disguised in ("王小明", "王 小 明", "病人王小明", "王" + ZERO_WIDTH + "小明"):
         assert guard.problem(disguised) == "a patient name", disguised
     assert guard.problem("王小") is None
@@ -113,7 +113,7 @@ def test_the_canonical_form_sees_through_disguises():
 
 def _disguise(draw, text: str) -> str:
     """One of the ways a client can write ``text`` that still decodes to (a canonical equal of) it."""
-    style = draw(st.sampled_from(["plain", "escape-some", "escape-all", "fullwidth", "lower", "zero-width", "glued"]))
+    style = draw(st.sampled_from(["plain", "escape-some", "escape-all", "fullwidth", "zero-width", "glued"]))
     if style == "escape-some":
         mask = draw(st.lists(st.booleans(), min_size=len(text), max_size=len(text)))
         return "".join(f"\\u{ord(c):04x}" if m else c for c, m in zip(text, mask))
@@ -121,8 +121,6 @@ def _disguise(draw, text: str) -> str:
         return _escape_all(text)
     if style == "fullwidth":
         return "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else c for c in text)
-    if style == "lower":
-        return text.lower()
     if style == "zero-width":
         at = draw(st.integers(1, len(text) - 1))
         return text[:at] + ZERO_WIDTH + text[at:]

@@ -133,7 +133,7 @@ def _database_reachable(url: str, timeout_s: float = 4.0) -> None:
         raise UserError(f"the database at {where} has no FHIR tables; run `workbench clinical load-db` first "
                         "(or try `workbench serve fhir --demo`)") from None  # fmt: skip
     except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[-1][:160] if str(exc).strip() else type(exc).__name__
+        reason = " ".join(str(exc).split()[-12:])[:160] if str(exc).strip() else type(exc).__name__
         raise UserError(f"cannot reach the database at {where} ({reason}); start PostgreSQL or fix "
                         "WORKBENCH_PG_URL, or try `workbench serve fhir --demo`") from None  # fmt: skip
 

@@ -7,7 +7,11 @@ usual ways of hiding an id from a byte scanner do not work:
 * JSON escapes (``\\u0041123456789``) are resolved by the JSON parser before the check sees the string;
 * NFKC folds full-width and other compatibility forms (``Ａ１２３...``) to ASCII;
 * format characters (zero-width space, joiners, soft hyphen) are removed;
-* case is folded (``a123456789``) and, in a second pass, spaces and the separators ``- . _ / ·`` too.
+* in a second pass, spaces and the separators ``- . _ / ·`` are removed too.
+
+Case is *not* folded for ids: a national id is an upper-case letter and nine digits, and folding made
+random lower-case hex (UUIDs in identifiers) match about once in 300 values. Names are matched after
+case folding (they are CJK, so folding only matters for romanized ones).
 
 A match of the id pattern whose check digit is right counts as a national id; a source-table name
 counts when it occurs anywhere in the canonical form (names are a few CJK characters, so a substring
@@ -32,7 +36,7 @@ def _canonical(text: str) -> str:
     folded = unicodedata.normalize("NFKC", text)
     if not folded.isascii():
         folded = "".join(c for c in folded if unicodedata.category(c) != "Cf")
-    return folded.upper()
+    return folded
 
 
 def iter_strings(value: object, max_items: int = 100_000) -> Iterator[str]:
@@ -58,7 +62,8 @@ class PrivacyGuard:
     """Finds clear national ids and names of the source table in text. ``names`` come from the database."""
 
     def __init__(self, names: Iterable[str] = ()) -> None:
-        canonical = sorted({_SEPARATORS.sub("", _canonical(n)) for n in names if n and n.strip()}, key=len, reverse=True)
+        canonical = sorted({_SEPARATORS.sub("", _canonical(n)).casefold() for n in names if n and n.strip()},
+                           key=len, reverse=True)  # fmt: skip
         # One alternation, longest first, compiled once: a single C scan per string whatever the cohort size.
         self._names = re.compile("|".join(map(re.escape, canonical))) if canonical else None
         self.name_count = len(canonical)
@@ -72,7 +77,7 @@ class PrivacyGuard:
         for form in (canonical, compact) if compact != canonical else (canonical,):
             if any(is_valid_national_id(m.group(0)) for m in _ID_SHAPE.finditer(form)):
                 return "a national id"
-        if self._names is not None and self._names.search(compact):
+        if self._names is not None and self._names.search(compact.casefold()):
             return "a patient name"
         return None
 

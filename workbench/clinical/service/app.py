@@ -82,6 +82,9 @@ def capability_statement(config: ServiceConfig) -> dict:
         "rest": [
             {
                 "mode": "server",
+                "documentation": f"Search handling is {config.default_handling} by default: an unknown search "
+                                 "parameter is refused with 400. Send `Prefer: handling=lenient` to have unknown "
+                                 "parameters ignored and reported in an OperationOutcome entry of the Bundle.",
                 "security": {
                     "cors": bool(config.cors_origins),
                     "service": [{"coding": [{

@@ -131,8 +131,12 @@ class _as_confidential:
         return None if record is None else replace(record, grant="client_credentials")
 
 
+_OUTCOME = {FHIR_JSON: {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}}
+
+
 @router.get("/users/me", tags=["auth"], summary="Who the bearer token belongs to", response_model=Me,
-            responses={k: ERRORS[k] for k in (400, 401)})  # fmt: skip
+            responses={400: {"description": "Inactive user", "content": _OUTCOME},
+                       401: {"description": ERRORS[401]["description"], "content": _OUTCOME}})  # fmt: skip
 async def users_me(principal: Principal = Depends(current_principal)) -> Me:
     return Me(name=principal.name, grant=principal.record.grant, scopes=sorted(principal.claims.scopes),
               token_expires_at=principal.claims.expires_at)  # fmt: skip

@@ -62,7 +62,7 @@ async def read_observation(request: Request, observation_id: str,
                 ("subject", "Patient/<id> or <id>", False),
                 ("code", "LOINC code, e.g. 85354-9 or http://loinc.org|8867-4", False),
                 ("date", "e.g. ge2026-09-01 (repeatable)", True),
-                ("_sort", "date (default, oldest first) or -date", False, ["date", "-date"]),
+                ("_sort", "date (default, oldest first) or -date (empty: the default)", False, ["date", "-date", ""]),
                 *COMMON_SEARCH_PARAMETERS,
             ))  # fmt: skip
 async def search_observations(request: Request, principal: Principal = requires("system/Observation.read")) -> Response:
