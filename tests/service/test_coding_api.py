@@ -29,7 +29,8 @@ SECRET_WORD = "Zyxwvutsonian"  # a word that must never reach a log line
 def _config(pg_url: str = "postgresql://nobody@127.0.0.1:1/none") -> ServiceConfig:
     key = secrets.token_hex(32).encode()
     coder = ClientRecord("coder", "client_credentials", hash_secret(secrets.token_hex(8)), frozenset(cr.SCOPES))
-    return ServiceConfig(pg_url=pg_url, jwt_key=JwtKey("HS256", key, key), clients={"coder": coder})
+    return ServiceConfig(pg_url=pg_url, jwt_key=JwtKey("HS256", key, key), clients={"coder": coder},
+                         allowed_hosts=("127.0.0.1", "localhost", "testserver"))
 
 
 def _app(config: ServiceConfig, *, with_pool: bool = False) -> FastAPI:
