@@ -4,9 +4,14 @@ from __future__ import annotations
 
 
 def _cmd_check(args) -> int:
+    from workbench.errors import UserError
     from workbench.lake._integrity import check
+    from workbench.lake._store import LakeLockedError
 
-    report = check(args.path, repair=args.repair)
+    try:
+        report = check(args.path, repair=args.repair)
+    except LakeLockedError as exc:  # --repair needs the writer lock: a user can wait, not a bug
+        raise UserError(str(exc)) from None
     for line in report.lines():
         print(line)
     return report.exit_code
