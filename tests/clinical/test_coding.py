@@ -171,3 +171,21 @@ def test_contradicting_words_are_damped(index, monkeypatch):
     monkeypatch.setattr(ranker, "CONTRADICTION_DAMPING", 1.0)
     undamped = {c.code: c.score for c in ranker.rank_terms(index, tokens, None, k=5)[0]}
     assert undamped["R63.31"] > scores["R63.31"] * 1.2
+
+
+def test_the_cache_is_rebuilt_when_unreadable_and_stale_files_go(tmp_path, monkeypatch):
+    from workbench.clinical.coding import _index
+
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(_index, "_MEMO", {})
+    built = []
+    monkeypatch.setattr(_index, "build_index", lambda: built.append(1) or _index.CodeIndex.__new__(_index.CodeIndex))
+    from importlib.metadata import version
+
+    path = _index._cache_path(version("simple-icd-10-cm"))
+    path.write_bytes(b"not a pickle")
+    (tmp_path / "icd10cm-index-1.5.0-v1-0123456789ab.pkl").write_bytes(b"old format")
+    other_checkout = tmp_path / f"icd10cm-index-1.5.0-v{_index.FORMAT_VERSION}-ffffffffffff.pkl"
+    other_checkout.write_bytes(b"same format, other source")
+    assert isinstance(_index.load_index(), _index.CodeIndex) and built == [1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, other_checkout.name])

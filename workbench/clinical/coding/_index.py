@@ -202,6 +202,15 @@ def _cache_path(version: str) -> Path:
     return root / f"icd10cm-index-{version}-v{FORMAT_VERSION}-{source.hexdigest()[:12]}.pkl"
 
 
+def _remove_stale(current: Path) -> None:
+    """Delete caches of older format versions (never read again). Same-version files of other source
+    hashes stay: another checkout of the repository may be using them."""
+    for other in current.parent.glob("icd10cm-index-*-v*-*.pkl"):
+        match = re.search(r"-v(\d+)-[0-9a-f]+\.pkl$", other.name)
+        if other != current and match and int(match.group(1)) < FORMAT_VERSION:
+            other.unlink(missing_ok=True)
+
+
 _MEMO: dict[str, CodeIndex] = {}
 
 
@@ -229,6 +238,7 @@ def load_index() -> CodeIndex:
             with tmp.open("wb") as fh:
                 pickle.dump(index, fh, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the whole new one
+            _remove_stale(path)
         except OSError:
             pass  # a read-only home: work from memory
     _MEMO[key] = index
