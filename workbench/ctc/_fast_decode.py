@@ -34,11 +34,13 @@ def _logaddexp(x, y):
     if x == y:
         return x + LOG2
     tmp = x - y
-    # Past a gap of 40 the smaller term adds under 5e-18: skip exp and log1p (scores stay within 1e-9).
+    # Past a gap of 30 the smaller term adds under 1e-13 (so a score over 10^4 frames stays within 1e-9
+    # of numpy's): skip exp and log. log(1 + z) instead of log1p(z): cheaper, and off by at most 1.1e-16
+    # absolute, which is all the accuracy an absolute 1e-9 agreement needs.
     if tmp > 0:
-        return x if tmp > 40.0 else x + math.log1p(math.exp(-tmp))
+        return x if tmp > 30.0 else x + math.log(1.0 + math.exp(-tmp))
     if tmp <= 0:
-        return y if tmp < -40.0 else y + math.log1p(math.exp(tmp))
+        return y if tmp < -30.0 else y + math.log(1.0 + math.exp(tmp))
     return tmp
 
 
