@@ -60,6 +60,7 @@ setup-system:
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	[ -x /usr/lib/postgresql/15/bin/initdb ] || missing="$$missing postgresql"; \
 	[ -f /usr/share/javascript/mathjax/MathJax.js ] || missing="$$missing libjs-mathjax fonts-mathjax"; \
+	[ -f /usr/share/dict/american-english ] || missing="$$missing wamerican"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  echo "setup: installing Debian packages (browser and database tests, offline math in reports):$$missing"; \
@@ -75,8 +76,11 @@ test: setup setup-system
 lab: setup
 	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_ARGS) notebooks/
 
+# Every benchmark runs even when one fails (the failure is remembered), then one summary table is written.
 bench: $(VENV)/.installed-bench
-	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@rc=0; for b in benchmarks/*.py; do case $$b in benchmarks/_*|benchmarks/summary.py) continue;; esac; \
+	  echo "== $$b"; $(BIN)/python $$b || rc=1; done; \
+	$(BIN)/python benchmarks/summary.py; exit $$rc
 
 clean:
 	rm -rf $(VENV) reports/*/ .pytest_cache
