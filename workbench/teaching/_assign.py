@@ -6,6 +6,8 @@ The convention (one for every notebook):
   function keeps its signature and docstring and its body becomes ``raise NotImplementedError``;
 - a code cell tagged ``check`` and ``exercise:<name>`` runs the topic's check (``workbench.<topic>.exercises``),
   which reports its verdict through :func:`workbench.exercises.report` under that same name.
+- a code cell tagged ``exercise-setup`` holds imports or data the exercises need; with ``parameters``, ``solution``
+  and ``check`` it makes up :func:`exercise_subset`, the quick version of a notebook that the round-trip tests grade.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from workbench.errors import UserError
 SOLUTION_TAG = "solution"
 CHECK_TAG = "check"
 EXERCISE_PREFIX = "exercise:"
+SETUP_TAG = "exercise-setup"
+PARAMETERS_TAG = "parameters"
 STUB_HEADER = "# Exercise: replace each `raise NotImplementedError(...)` below with your code, then run the check cell.\n"
 
 
@@ -36,6 +40,19 @@ def exercise_names(nb) -> list[str]:
         if CHECK_TAG in tags:
             names += [t[len(EXERCISE_PREFIX):] for t in tags if t.startswith(EXERCISE_PREFIX)]
     return list(dict.fromkeys(names))
+
+
+def exercise_subset(nb) -> Any:
+    """A copy of ``nb`` keeping only what its exercises need, in order: the cells tagged ``parameters``,
+    ``exercise-setup`` (imports and data the exercises use), ``solution`` and ``check``.
+
+    Grading such a subset takes seconds where the whole notebook may take minutes; the tests round-trip the
+    subset, and nbval executes the full notebooks.
+    """
+    keep = {PARAMETERS_TAG, SETUP_TAG, SOLUTION_TAG, CHECK_TAG}
+    out = copy.deepcopy(nb)
+    out.cells = [cell for cell in out.cells if keep & set(_tags(cell))]
+    return out
 
 
 def _stub_function(node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
