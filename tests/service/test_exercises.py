@@ -91,3 +91,36 @@ def test_week_interval_counts_precision_like_the_service():
     assert week_interval(["ge2026-09-07"]) == (dt.datetime(2026, 9, 6, 16, tzinfo=utc), None)  # Taiwan day
     with pytest.raises(ValueError, match="not 'eq'"):
         week_interval(["2026-09-07"])
+
+
+def _notebook_07():
+    import nbformat
+
+    from workbench.runner import ROOT
+
+    return nbformat.read(ROOT / "notebooks" / "07_fhir_service.ipynb", as_version=4)
+
+
+def test_notebook_07_labels_every_mention_of_the_password_grant():
+    mentions = [c for c in _notebook_07().cells if "password" in c.source.lower()]
+    assert len(mentions) >= 3
+    unlabelled = [c.source[:80] for c in mentions if "RFC 9700" not in c.source]
+    assert not unlabelled, f"cells mention the password grant without the RFC 9700 label: {unlabelled}"
+
+
+def test_notebook_07_exercise_follows_the_convention():
+    cells = _notebook_07().cells
+    tags = [c.metadata.get("tags", []) for c in cells]
+    solution = [c for c, t in zip(cells, tags) if "solution" in t]
+    checks = [c for c, t in zip(cells, tags) if "check" in t and "exercise:taiwan_week" in t]
+    assert len(solution) == 1 and "def taiwan_week_in_utc" in solution[0].source
+    assert len(checks) == 1 and "check_taiwan_week(taiwan_week_in_utc" in checks[0].source
+    assert not any("def check_" in c.source for c in cells), "checks live in workbench.clinical.service.exercises"
+    assert sum("exercise-setup" in t for t in tags) >= 5
+
+
+def test_notebook_07_asserts_offset_breaks_and_keyset_holds():
+    source = "\n".join(c.source for c in _notebook_07().cells if c.cell_type == "code")
+    assert "LIMIT %s OFFSET %s" in source and "write_between_pages" in source
+    assert 'offset_row["served twice"] > 0' in source
+    assert 'keyset_row["served twice"] == 0 and keyset_row["skipped (there all along)"] == 0' in source
