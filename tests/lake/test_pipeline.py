@@ -261,3 +261,25 @@ def test_function_process_calls_the_registered_function_and_checks_units(tmp_pat
                                                                          "inputs": {}})])
     with pytest.raises(ProcessError, match=r"function '/health/function/inference/nope' is not registered"):
         lake.pipeline(unknown)
+
+
+def test_enrich_on_a_lake_writes_features_from_attributes_known_at_each_window(tmp_path):
+    lake = FeatureLake.open(tmp_path / "lake")
+    kr = lake.knowledge
+    kr.define_attribute("target_sbp", "float", "mmHg")
+    kr.create("p1", "patient", {"target_sbp": 140.0}, at=T0)
+    pipe = Pipeline([INGEST,
+                     Process("daily", "reduce", ("readings",), {"every": "day", "aggregations": {"sbp": "max(systolic)"}}),
+                     Process("e", "enrich", ("daily",), {"entity": "patient", "attributes": ["target_sbp"]}),
+                     Process("over", "compute", ("e",), {"columns": {"over_target": {"expr": "sbp - target_sbp",
+                                                                                    "unit": "mmHg"}}})],
+                    domain="health")
+    bound = lake.pipeline(pipe)
+    # recorded after binding, effective from day 3: windows closing before then must keep the old target
+    lake.knowledge.update("p1", {"target_sbp": 120.0}, at=T0 + dt.timedelta(days=3))
+    frame = pl.DataFrame({"patient": ["p1"] * 4, "time": [T0 + dt.timedelta(days=d, hours=8) for d in range(4)],
+                          "systolic": [150.0, 150.0, 150.0, 150.0], "kind": ["rest"] * 4})
+    out = bound.run(readings=frame).frames["over"].sort("time")
+    # day d closes at T0 + (d+1) days: days 0 and 1 close before the update, day 2 closes at it
+    assert out["over_target"].to_list() == [10.0, 10.0, 30.0, 30.0]
+    assert lake.registry.feature("/health/feature/patient/target_sbp").unit == "mmHg"

@@ -60,8 +60,8 @@ class AttributeSpec:
 class KnowledgeRepository:
     """Entities, attributes with qualifiers and predicates, versioned and readable as of a time."""
 
-    def __init__(self, fs=None, path: str | None = None):
-        self._fs, self._path = fs, path
+    def __init__(self, fs=None, path: str | None = None, lake_version=None):
+        self._fs, self._path, self._lake_version = fs, path, lake_version
         self._facts: list[dict] = []
         if fs is not None and fs.exists(path):
             with fs.open(path, "rb") as f:
@@ -70,11 +70,13 @@ class KnowledgeRepository:
     @classmethod
     def of_lake(cls, lake) -> "KnowledgeRepository":
         """The repository stored beside ``lake``'s windows (``<lake>/knowledge/log.json``)."""
-        return cls(lake._log.fs, lake._log.path("knowledge", "log.json"))
+        return cls(lake._log.fs, lake._log.path("knowledge", "log.json"), lambda: lake.version)
 
     # ---- persistence ---------------------------------------------------------------------------
     def _append(self, fact: dict) -> int:
-        fact = {**fact, "version": len(self._facts) + 1}
+        fact = {**fact, "version": len(self._facts) + 1, "recorded": _ns(dt.datetime.now(dt.timezone.utc), "now")}
+        if self._lake_version is not None:
+            fact["lake_version"] = self._lake_version()  # the lake commit this fact was recorded against
         facts = self._facts + [fact]
         if self._fs is not None:
             folder = self._path.rsplit("/", 1)[0]
@@ -88,7 +90,19 @@ class KnowledgeRepository:
 
     @property
     def version(self) -> int:
+        """How many facts are recorded (each command adds one)."""
         return len(self._facts)
+
+    def log(self) -> pl.DataFrame:
+        """Every recorded fact: version, op, the time it became known (``at``), when it was recorded and,
+        for a lake's repository, the lake commit it was recorded against."""
+        rows = [{"version": f["version"], "op": f["op"],
+                 "subject": f.get("entity") or f.get("subject") or f.get("name"),
+                 "at": f.get("at"), "recorded": f.get("recorded"), "lake_version": f.get("lake_version")}
+                for f in self._facts]
+        schema = {"version": pl.Int64, "op": pl.String, "subject": pl.String, "at": pl.Int64, "recorded": pl.Int64,
+                  "lake_version": pl.Int64}
+        return pl.DataFrame(rows, schema=schema).with_columns(pl.col("at", "recorded").cast(pl.Datetime("ns")))
 
     # ---- schema --------------------------------------------------------------------------------
     def define_attribute(self, name: str, dtype: str, unit: str | None = None, description: str = "") -> AttributeSpec:

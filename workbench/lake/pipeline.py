@@ -290,11 +290,13 @@ class BoundPipeline:
     """A pipeline attached to a lake and its knowledge repository (made by ``FeatureLake.pipeline``)."""
 
     def __init__(self, pipeline: Pipeline, lake):
-        from workbench.lake.knowledge import KnowledgeRepository
-
         self.pipeline, self.lake = pipeline, lake
-        self.knowledge = KnowledgeRepository.of_lake(lake)
         pipeline.validate(lake, self.knowledge)
+
+    @property
+    def knowledge(self):
+        """The lake's knowledge repository, read afresh so a run sees every fact recorded before it."""
+        return self.lake.knowledge
 
     def validate(self):
         return self.pipeline.validate(self.lake, self.knowledge)
@@ -305,8 +307,9 @@ class BoundPipeline:
     def run(self, **sources) -> PipelineRun:
         """Evaluate, register each leaf's outputs as features, write them (one atomic write per leaf) and let
         the lake's ``run_pending`` call the registered functions that read them."""
-        checked = self.validate()
-        frames = self.evaluate(**sources)
+        knowledge = self.knowledge
+        checked = self.pipeline.validate(self.lake, knowledge)
+        frames = self.pipeline.evaluate(sources, lake=self.lake, knowledge=knowledge)
         features, writes = {}, {}
         for leaf in self.pipeline.leaves():
             c = checked[leaf]
