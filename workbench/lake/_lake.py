@@ -1006,6 +1006,13 @@ class FeatureLake:
 
         return KnowledgeRepository.of_lake(self)
 
+    def lineage(self):
+        """Features, functions, pipeline processes and knowledge attributes as a ``workbench.graphs``
+        LabelledGraph; ``workbench.lake.lineage.downstream(g, name)`` lists everything that depends on one."""
+        from workbench.lake.lineage import lineage
+
+        return lineage(self)
+
     def __repr__(self) -> str:
         head = self._log.head()
         return f"FeatureLake({self.url!r}, version={head['id'] if head else None}, windows={list(head['windows']) if head else []})"

@@ -25,6 +25,7 @@ writes are idempotent, so a re-run changes only what changed) and dask execution
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -74,7 +75,7 @@ class _Checked:
 class Pipeline:
     """A validated-on-demand DAG of processes (see the module docstring)."""
 
-    def __init__(self, processes, *, domain: str = "lake"):
+    def __init__(self, processes, *, domain: str = "lake", name: str | None = None):
         self.processes = {}
         for p in processes:
             p = Process.from_dict(p) if isinstance(p, dict) else p
@@ -84,12 +85,15 @@ class Pipeline:
                 raise ProcessError(f"process {p.name!r} is declared twice; give each process its own name")
             self.processes[p.name] = p
         self.domain = domain
+        self.name = name or domain
+        if not re.match(r"^[a-z][a-z0-9_]*$", self.name):
+            raise ProcessError(f"pipeline name {self.name!r} must be lower-case letters, digits and _")
 
     @classmethod
     def from_dict(cls, d: dict) -> "Pipeline":
         if not isinstance(d, dict) or "processes" not in d:
             raise ProcessError("a pipeline spec needs a 'processes' list")
-        return cls(d["processes"], domain=d.get("domain", "lake"))
+        return cls(d["processes"], domain=d.get("domain", "lake"), name=d.get("name"))
 
     @classmethod
     def from_yaml(cls, text: str) -> "Pipeline":
@@ -273,7 +277,7 @@ class Pipeline:
             return f"Pipeline ({len(self.processes)} processes; invalid: {exc})"
 
     def __repr__(self) -> str:
-        return f"Pipeline({list(self.processes)}, domain={self.domain!r})"
+        return f"Pipeline({self.name!r}, {list(self.processes)}, domain={self.domain!r})"
 
 
 @dataclass
@@ -321,6 +325,9 @@ class BoundPipeline:
             out = frames[leaf].select(*entities, "time", *[pl.col(col).alias(f) for col, f in names.items()])
             writes[leaf] = self.lake.write(out, window=c.window, entities=entities)
             features[leaf] = names
+        from workbench.lake.lineage import record_pipeline
+
+        record_pipeline(self.lake, self.pipeline, features)
         return PipelineRun(frames, features, writes, self.lake.run_pending())
 
     def __str__(self) -> str:
