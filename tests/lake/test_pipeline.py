@@ -283,3 +283,23 @@ def test_enrich_on_a_lake_writes_features_from_attributes_known_at_each_window(t
     # day d closes at T0 + (d+1) days: days 0 and 1 close before the update, day 2 closes at it
     assert out["over_target"].to_list() == [10.0, 10.0, 30.0, 30.0]
     assert lake.registry.feature("/health/feature/patient/target_sbp").unit == "mmHg"
+
+
+def test_fitted_edges_are_stored_in_the_spec_and_reused_on_new_data():
+    from workbench.lake._processes import fit_edges
+
+    edges = fit_edges(events()["systolic"], 4)
+    ref = np.quantile(events()["systolic"].to_numpy(), [0.25, 0.5, 0.75])
+    assert np.allclose(edges, ref)
+    step = Process("q", "quantize", ("readings",), {"column": "systolic", "edges": edges})
+    later = run(step, frame=events(seed=1))["q"]  # new data: the same stored edges, not refitted ones
+    assert later["systolic_bin"].to_list() == np.searchsorted(edges, events(seed=1)["systolic"].to_numpy()).tolist()
+
+
+def test_the_pipeline_is_drawn_through_workbench_graphs():
+    from workbench.graphs import draw
+    from workbench.lake import Pipeline as Exported
+
+    assert Exported is Pipeline
+    pipe = _daily_pipeline()
+    assert draw(pipe.to_labelled()) is not None
