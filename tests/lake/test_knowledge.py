@@ -93,3 +93,49 @@ def test_a_lakes_repository_persists_and_records_the_lake_commit(tmp_path):
     assert log["lake_version"].to_list() == [lake.version] * 8
     assert not list((tmp_path / "lake" / "knowledge").glob(".log-*"))  # no temporary file left behind
     assert lake.check().findings == []  # the integrity check does not mistake the folder for damage
+
+
+_WRITER = """
+import datetime as dt, sys
+from workbench.lake.knowledge import KnowledgeRepository
+import fsspec
+fs = fsspec.filesystem("file")
+kr = KnowledgeRepository(fs, sys.argv[1] + "/log.json")
+kr.define_attribute("n", "int")
+kr.create("e", "thing", {"n": 0}, at=dt.datetime(2026, 1, 1))
+i = 0
+while True:
+    i += 1
+    kr.update("e", {"n": i}, at=dt.datetime(2026, 1, 1) + dt.timedelta(seconds=i))
+"""
+
+
+def test_sigkill_mid_write_leaves_a_readable_log_of_whole_facts(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import fsspec
+
+    folder = tmp_path / "knowledge"
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    child = subprocess.Popen([sys.executable, "-c", _WRITER, str(folder)], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            log = folder / "log.json"
+            if log.exists() and log.stat().st_size > 2000:  # a few dozen facts written
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the writer never got going")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    kr = KnowledgeRepository(fsspec.filesystem("file"), str(folder / "log.json"))
+    versions = kr.log()["version"].to_list()
+    assert versions == list(range(1, len(versions) + 1)) and len(versions) > 10
+    last = len(versions) - 2  # updates after define and create
+    assert kr.attribute("e", "n", dt.datetime(2030, 1, 1)) == last
