@@ -20,6 +20,8 @@ _EXPORTS = {
     "workbench.lake._validate": ("LakeValidationError",),
     "workbench.lake._errors": ("LakeIntegrityError", "LakeTimeRangeError"),
     "workbench.lake._integrity": ("CheckReport", "check"),
+    "workbench.lake.pipeline": ("Pipeline", "Process", "ProcessError"),
+    "workbench.lake.knowledge": ("KnowledgeRepository",),
 }  # fmt: skip
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

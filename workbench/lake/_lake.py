@@ -1001,6 +1001,32 @@ class FeatureLake:
 
         return check(self.url, repair=repair)
 
+    # ---- pipelines and knowledge (workbench.lake.pipeline, workbench.lake.knowledge) ---------------
+    def pipeline(self, spec):
+        """A pipeline bound to this lake, validated now: ``spec`` is a :class:`~workbench.lake.pipeline.Pipeline`,
+        a dict or YAML text; ``.run(source=frame)`` writes its leaf outputs as features."""
+        from workbench.lake.pipeline import BoundPipeline, Pipeline
+
+        if isinstance(spec, str):
+            spec = Pipeline.from_yaml(spec)
+        elif isinstance(spec, dict):
+            spec = Pipeline.from_dict(spec)
+        return BoundPipeline(spec, self)
+
+    @property
+    def knowledge(self):
+        """The knowledge repository stored beside this lake (entities, attributes, predicates, as of a time)."""
+        from workbench.lake.knowledge import KnowledgeRepository
+
+        return KnowledgeRepository.of_lake(self)
+
+    def lineage(self):
+        """Features, functions, pipeline processes and knowledge attributes as a ``workbench.graphs``
+        LabelledGraph; ``workbench.lake.lineage.downstream(g, name)`` lists everything that depends on one."""
+        from workbench.lake.lineage import lineage
+
+        return lineage(self)
+
     def __repr__(self) -> str:
         head = self._log.head()
         return f"FeatureLake({self.url!r}, version={head['id'] if head else None}, windows={list(head['windows']) if head else []})"

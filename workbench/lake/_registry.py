@@ -19,11 +19,13 @@ DTYPES = ("float", "int", "bool", "string", "categorical")
 KINDS = ("ML", "DL", "RULE", "OPTIMIZATION", "INTERPRETATION")
 
 _SEGMENT = r"[a-z][a-z0-9_]*"
-FEATURE_NAME = re.compile(rf"^/(?P<domain>{_SEGMENT})/feature/(?P<entity>{_SEGMENT})/(?P<name>{_SEGMENT})$")
+_MEDIA = r"(?:(?P<media>text|image|audio|video)/)?"  # the design's optional media segment
+FEATURE_NAME = re.compile(rf"^/(?P<domain>{_SEGMENT})/feature/(?P<entity>{_SEGMENT})/{_MEDIA}(?P<name>{_SEGMENT})$")
 FUNCTION_NAME = re.compile(
-    rf"^/(?P<domain>{_SEGMENT})/function/(?P<role>inference|interpretation)/(?P<name>{_SEGMENT})$"
+    rf"^/(?P<domain>{_SEGMENT})/function/(?P<role>inference|interpretation)/{_MEDIA}(?P<name>{_SEGMENT})$"
 )
-FEATURE_CONVENTION = "/<domain>/feature/<entity>/<name> (lower-case segments, e.g. /telecom/feature/customer/drops)"
+FEATURE_CONVENTION = ("/<domain>/feature/<entity>/<name> (lower-case segments, e.g. /telecom/feature/customer/drops; "
+                      "an optional text|image|audio|video segment may precede <name>)")
 FUNCTION_CONVENTION = (
     "/<domain>/function/<inference|interpretation>/<name> (e.g. /telecom/function/inference/churn_score)"
 )
