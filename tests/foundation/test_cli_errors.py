@@ -128,7 +128,7 @@ CASES = {
     "load-db/missing-key-file": (["clinical", "load-db"], ["no.key"], [],
                                  {"WORKBENCH_PG_URL": "postgresql://nobody@127.0.0.1:1/none",
                                   "WORKBENCH_PSEUDONYM_KEY_FILE": "{t}/no.key"}),
-    "load-db/no-key": (["clinical", "load-db"], ["WORKBENCH_PSEUDONYM_KEY"], [_h22("the no-key message spans four lines")],
+    "load-db/no-key": (["clinical", "load-db"], ["WORKBENCH_PSEUDONYM_KEY"], [],
                        {"WORKBENCH_PG_URL": "postgresql://nobody@127.0.0.1:1/none"}),
     "load-db/missing-source": (["clinical", "load-db", "--source", "{t}/nope.csv"], ["nope.csv"], [],
                                {"WORKBENCH_PG_URL": "postgresql://nobody@127.0.0.1:1/none",
@@ -136,7 +136,7 @@ CASES = {
     # clinical migrate
     "migrate/no-database-url": (["clinical", "migrate"], ["WORKBENCH_PG_URL"]),
     "migrate/extra-argument": (["clinical", "migrate", "now"], ["now", "clinical migrate"]),
-    "migrate/server-down": (["clinical", "migrate"], ["127.0.0.1"], [_h22("psycopg.OperationalError reaches the user as a traceback")],
+    "migrate/server-down": (["clinical", "migrate"], ["127.0.0.1"], [],
                             {"WORKBENCH_PG_URL": "postgresql://nobody@127.0.0.1:1/none"}),
     # clinical init-secrets
     "init-secrets/extra-argument": (["clinical", "init-secrets", "now"], ["now", "clinical init-secrets"]),
@@ -147,7 +147,7 @@ CASES = {
     "add-client/unknown-scope": (["clinical", "add-client", "demo", "--scope", "bogus/Read"], ["--scope", "bogus/Read"]),
     "add-client/no-name": (["clinical", "add-client"], ["name"]),
     "add-client/corrupt-clients-file": (["clinical", "add-client", "demo", "--scope", "system/Patient.read"], ["clients.json"],
-                                        [_h22("json.JSONDecodeError reaches the user as a traceback")],
+                                        [],
                                         {"WORKBENCH_FHIR_CLIENTS_FILE": "{t}/clients.json"}),
     # serve fhir
     "serve-fhir/public-host": (["serve", "fhir", "--host", "0.0.0.0"], ["--host", "0.0.0.0"]),
@@ -157,7 +157,7 @@ CASES = {
     "serve-fhir/missing-jwt-key-file": (["serve", "fhir"], ["jwt.key"], [],
                                         {"WORKBENCH_PG_URL": "postgresql://nobody@127.0.0.1:1/none",
                                          "WORKBENCH_JWT_KEY_FILE": "{t}/jwt.key"}),
-    "serve-fhir/no-jwt-key": (["serve", "fhir"], ["WORKBENCH_JWT_KEY"], [_h22("the no-key message spans four lines")],
+    "serve-fhir/no-jwt-key": (["serve", "fhir"], ["WORKBENCH_JWT_KEY"], [],
                               {"WORKBENCH_PG_URL": "postgresql://nobody@127.0.0.1:1/none"}),
     "serve/no-service": (["serve"], ["SERVICE"]),
     # lake check

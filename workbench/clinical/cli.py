@@ -99,7 +99,13 @@ def cmd_add_client(args: argparse.Namespace) -> int:
     bad = [s for s in args.scope if s not in SCOPES]
     if bad or not args.scope:
         return _fail("clinical add-client", ValueError(f"--scope must be given and drawn from {sorted(SCOPES)}; got {bad or 'none'}"))
-    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        return _fail("clinical add-client", ValueError(
+            f"{path} is not valid JSON ({getattr(exc, 'msg', type(exc).__name__)}); fix or move the file, then add the client again"))
+    if not isinstance(data, dict):
+        return _fail("clinical add-client", ValueError(f"{path} must hold a JSON object of clients; fix or move the file"))
     if args.name in data and not args.replace:
         return _fail("clinical add-client", ValueError(f"{args.name!r} exists in {path}; pass --replace to rotate its secret"))
     secret = secrets.token_urlsafe(32)

@@ -86,10 +86,9 @@ def load_key() -> bytes:
     if DEFAULT_KEY_FILE.is_file():
         return _check_key(DEFAULT_KEY_FILE.read_bytes().rstrip(), f"load_key: key file {DEFAULT_KEY_FILE}")
     raise RuntimeError(
-        "No pseudonymization key is configured. Create one (at least 32 bytes) in one of these ways:\n"
-        f"  export {KEY_ENV}=$(python -c 'import secrets; print(secrets.token_hex(32))')\n"
-        f"  or: mkdir -p secrets && python -c 'import secrets; print(secrets.token_hex(32))' > secrets/pseudonym.key\n"
-        f"  (or point ${KEY_FILE_ENV} at a key file). Keep the key out of version control."
+        f"No pseudonymization key is configured: run `workbench clinical init-secrets` (writes secrets/pseudonym.key, "
+        f"git-ignored), or export {KEY_ENV}=<at least 32 random bytes, e.g. 64 hex digits>, or point ${KEY_FILE_ENV} "
+        "at a key file"
     )
 
 

@@ -135,10 +135,8 @@ def load_jwt_key(env: Mapping[str, str] | None = None) -> JwtKey:
     if DEFAULT_JWT_KEY_FILE.is_file():
         return _jwt_key_from_bytes(DEFAULT_JWT_KEY_FILE.read_bytes(), f"JWT key file {DEFAULT_JWT_KEY_FILE}")
     raise RuntimeError(
-        "No JWT signing key is configured. Create one in one of these ways:\n"
-        f"  export {JWT_KEY_ENV}=$(python -c 'import secrets; print(secrets.token_hex(32))')\n"
-        "  or: workbench clinical init-secrets   (writes secrets/jwt.key, git-ignored)\n"
-        f"  (or point ${JWT_KEY_FILE_ENV} at a file; a PEM RSA private key there selects RS256)."
+        f"No JWT signing key is configured: run `workbench clinical init-secrets` (writes secrets/jwt.key, git-ignored), "
+        f"or export {JWT_KEY_ENV}=<64 hex digits>, or point ${JWT_KEY_FILE_ENV} at a key file (a PEM RSA key selects RS256)"
     )
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
 
+from workbench.errors import UserError
+
 if TYPE_CHECKING:  # heavy or optional imports only for type checkers
     import polars as pl
     import psycopg
@@ -78,7 +80,18 @@ def connect(url: str, **kwargs) -> psycopg.Connection:
     if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
         raise ValueError("connect(url): expected a libpq URL postgresql://user@host:port/dbname")
     kwargs.setdefault("application_name", "workbench-fhir")
-    return psycopg.connect(url, **kwargs)
+    kwargs.setdefault("connect_timeout", 5)
+    try:
+        return psycopg.connect(url, **kwargs)
+    except psycopg.OperationalError as exc:
+        # One line, without the password the URL may carry: the user fixes the URL or starts the server.
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot connect to PostgreSQL at {where} ({reason}); check $WORKBENCH_PG_URL and that the "
+                        "server is running (or try `workbench serve fhir --demo`)") from None
 
 
 def apply_migrations(conn: psycopg.Connection, migrations: Iterable[Migration] | None = None) -> list[str]:
