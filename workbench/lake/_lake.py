@@ -392,7 +392,7 @@ class FeatureLake:
 
     # ---- writes ------------------------------------------------------------------------------------
     def write(self, frame: pl.DataFrame, window: str = "day", entities=("customer",), time: str = "time",
-              context=(), attributes=()) -> WriteReport:
+              context=(), attributes=(), window_start: str | None = None) -> WriteReport:
         """Upsert a batch of feature values, atomically.
 
         ``frame``: a polars DataFrame whose ``entities`` columns (plus optional ``context`` and
@@ -402,6 +402,12 @@ class FeatureLake:
         ``feature`` and ``value`` columns (long).  Rows are validated before anything is written; a bad
         batch raises :class:`LakeValidationError` (a ValueError) naming the offending rows and the lake
         is unchanged.  Writing the same batch twice changes nothing (no new commit, no deltas).
+
+        ``window_start``: the column holding each row's window start, when the batch has one (polars
+        ``group_by_dynamic(..., include_boundaries=True)`` gives ``_lower_boundary``). Each time must then be
+        its window's END (start + one window); a value stamped at its start is refused, naming the feature,
+        the time and the end to use. Without it the lake cannot tell: midnight is both the end of one day
+        and the start of the next, so a time alone never shows which window a value summarises.
         """
         reserved = [c for c in (*_names(entities), *_names(context), *_names(attributes)) if c in ("key", "time")]
         if reserved:
@@ -410,7 +416,7 @@ class FeatureLake:
         with self.writing():
             head = self._head()
             reg = self._registry_of(head)
-            batch = prepare_frame(frame, reg, window, entities, time, context, attributes)
+            batch = prepare_frame(frame, reg, window, entities, time, context, attributes, window_start)
             commit, stats = self._commit_updates(head, reg, {window: batch}, operation="write")
         return WriteReport(commit["id"] if commit else None, window, stats["written"], stats["changed"],
                            stats["new_keys"])
