@@ -76,3 +76,33 @@ def test_month_windows_end_on_the_calendar_month(lake):
 def test_missing_window_start_column_is_named(lake):
     with pytest.raises(ValueError, match="lacks columns \\['day_start'\\]"):
         lake.write(daily("end"), window_start="day_start")
+
+
+DAILY = "/telecom/feature/customer/daily_calls"
+
+
+def test_a_registered_daily_aggregate_must_be_stamped_on_a_day_boundary(lake):
+    lake.register_feature(DAILY, "int", window="day")
+    version = lake.version
+    frame = pl.DataFrame({"customer": ["a", "b"], "time": [dt.datetime(2026, 9, 2), dt.datetime(2026, 9, 1, 10)],
+                          DAILY: [3, 4]})
+    with pytest.raises(LakeValidationError) as err:
+        lake.write(frame)
+    assert err.value.rows == [1]
+    assert DAILY in str(err.value) and "time 2026-09-01T10:00 is not a day boundary" in str(err.value)
+    assert "stamp each daily value at its window end, e.g. 2026-09-02T00:00" in str(err.value)
+    assert lake.version == version
+    assert lake.write(frame.head(1)).values_written == 1  # the midnight row alone is accepted
+    with pytest.raises(LakeValidationError, match="write it with window='day', not 'hour'"):
+        lake.write(frame.head(1), window="hour")
+
+
+def test_the_aggregation_window_survives_reopening_and_old_registries_are_unchanged(lake, tmp_path):
+    assert "window" not in lake.registry.feature(CALLS).to_json()  # no window: the old JSON, byte for byte
+    lake.register_feature(DAILY, "int", window="day")
+    again = FeatureLake.open(tmp_path / "lake")
+    assert again.registry.feature(DAILY).window == "day"
+    with pytest.raises(LakeValidationError, match="not a day boundary"):
+        again.write(pl.DataFrame({"customer": ["a"], "time": [dt.datetime(2026, 9, 1, 23, 59, 59)], DAILY: [1]}))
+    with pytest.raises(ValueError, match="window='fortnight'"):
+        lake.register_feature("/telecom/feature/customer/other", "int", window="fortnight")

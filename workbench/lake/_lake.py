@@ -305,10 +305,15 @@ class FeatureLake:
 
     # ---- registry ----------------------------------------------------------------------------------
     def register_feature(self, name: str, dtype: str, unit: str | None = None, description: str = "",
-                         categories: Sequence[str] | None = None) -> FeatureSpec:
+                         categories: Sequence[str] | None = None, window: str | None = None) -> FeatureSpec:
         """Register a feature ``/<domain>/feature/<entity>/<name>`` with ``dtype`` in
         {float, int, bool, string, categorical}.  Registering the same definition again is a no-op;
-        changing the dtype of an existing feature is refused."""
+        changing the dtype of an existing feature is refused.
+
+        ``window`` ("hour", "day", "week", "month") declares an aggregate over that window: its values are
+        then written to that window and each time must be a window boundary (its end), or the write is
+        refused. A boundary ends one window and starts the next, so a start-stamped value still passes this
+        check; ``write(..., window_start=)`` catches that."""
         check_feature_name(name)
         if dtype not in DTYPES:
             raise ValueError(f"dtype={dtype!r} for feature {name!r}; expected one of {DTYPES}")
@@ -318,7 +323,10 @@ class FeatureLake:
             categories = tuple(str(c) for c in categories)
         if unit is not None and not isinstance(unit, str):
             raise TypeError(f"unit must be text such as 'dB' or 's', got {unit!r}")
-        spec = FeatureSpec(name, dtype, unit, description, categories)
+        if window is not None and window not in WINDOWS:
+            raise UserError(f"window={window!r} for feature {name!r}; expected one of {WINDOWS} (or None for a "
+                            f"value that is not an aggregate)")
+        spec = FeatureSpec(name, dtype, unit, description, categories, window)
         with self.writing():
             head = self._head()
             reg = self._registry_of(head)

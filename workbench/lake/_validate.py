@@ -297,6 +297,22 @@ def window_end_problems(g: pl.DataFrame, name: str, window: str, column: str) ->
     return out
 
 
+def aggregate_problems(g: pl.DataFrame, name: str, registered: str, window: str, time: str):
+    """A feature registered as an aggregate over ``registered`` goes to that window, stamped on its boundaries."""
+    adj = _WINDOW_ADJECTIVE[registered]
+    if window != registered:
+        return [(f"feature {name!r} is registered as a {adj} aggregate; write it with window={registered!r}, "
+                 f"not {window!r}", g["__row"].to_list())]
+    start = pl.col(time).dt.truncate(WINDOW_OFFSET[registered])
+    off = g.filter(start != pl.col(time)).with_columns(start.dt.offset_by(WINDOW_OFFSET[registered]).alias("__next"))
+    if not off.height:
+        return []
+    t = off.select(time_to_ns(off, time, "time"))[0, 0]
+    end = off.select(time_to_ns(off, "__next", "time"))[0, 0]
+    return [(f"feature {name!r} is a {adj} aggregate, but time {_iso(t)} is not a {registered} boundary: stamp "
+             f"each {adj} value at its window end, e.g. {_iso(end)}", off["__row"].to_list())]
+
+
 def prepare_frame(frame, registry: Registry, window: str, entities, time: str, context, attributes,
                   window_start: str | None = None):
     """Validate a write; returns (keys[__kid, __digest, __components], {feature: DataFrame[__kid, __t, value]}).
@@ -398,6 +414,11 @@ def prepare_frame(frame, registry: Registry, window: str, entities, time: str, c
                              f"entities are {list(entities)}", g["__row"].to_list()))
             continue
         g = g.filter(pl.col("value").is_not_null())
+        if spec.window is not None:
+            ends = aggregate_problems(g, name, spec.window, window, time)
+            if ends:
+                problems.extend(ends)
+                continue
         if window_start is not None:
             ends = window_end_problems(g, name, window, window_start)
             if ends:
