@@ -305,10 +305,15 @@ class FeatureLake:
 
     # ---- registry ----------------------------------------------------------------------------------
     def register_feature(self, name: str, dtype: str, unit: str | None = None, description: str = "",
-                         categories: Sequence[str] | None = None) -> FeatureSpec:
+                         categories: Sequence[str] | None = None, window: str | None = None) -> FeatureSpec:
         """Register a feature ``/<domain>/feature/<entity>/<name>`` with ``dtype`` in
         {float, int, bool, string, categorical}.  Registering the same definition again is a no-op;
-        changing the dtype of an existing feature is refused."""
+        changing the dtype of an existing feature is refused.
+
+        ``window`` ("hour", "day", "week", "month") declares an aggregate over that window: its values are
+        then written to that window and each time must be a window boundary (its end), or the write is
+        refused. A boundary ends one window and starts the next, so a start-stamped value still passes this
+        check; ``write(..., window_start=)`` catches that."""
         check_feature_name(name)
         if dtype not in DTYPES:
             raise ValueError(f"dtype={dtype!r} for feature {name!r}; expected one of {DTYPES}")
@@ -318,7 +323,10 @@ class FeatureLake:
             categories = tuple(str(c) for c in categories)
         if unit is not None and not isinstance(unit, str):
             raise TypeError(f"unit must be text such as 'dB' or 's', got {unit!r}")
-        spec = FeatureSpec(name, dtype, unit, description, categories)
+        if window is not None and window not in WINDOWS:
+            raise UserError(f"window={window!r} for feature {name!r}; expected one of {WINDOWS} (or None for a "
+                            f"value that is not an aggregate)")
+        spec = FeatureSpec(name, dtype, unit, description, categories, window)
         with self.writing():
             head = self._head()
             reg = self._registry_of(head)
@@ -392,7 +400,7 @@ class FeatureLake:
 
     # ---- writes ------------------------------------------------------------------------------------
     def write(self, frame: pl.DataFrame, window: str = "day", entities=("customer",), time: str = "time",
-              context=(), attributes=()) -> WriteReport:
+              context=(), attributes=(), window_start: str | None = None) -> WriteReport:
         """Upsert a batch of feature values, atomically.
 
         ``frame``: a polars DataFrame whose ``entities`` columns (plus optional ``context`` and
@@ -402,6 +410,12 @@ class FeatureLake:
         ``feature`` and ``value`` columns (long).  Rows are validated before anything is written; a bad
         batch raises :class:`LakeValidationError` (a ValueError) naming the offending rows and the lake
         is unchanged.  Writing the same batch twice changes nothing (no new commit, no deltas).
+
+        ``window_start``: the column holding each row's window start, when the batch has one (polars
+        ``group_by_dynamic(..., include_boundaries=True)`` gives ``_lower_boundary``). Each time must then be
+        its window's END (start + one window); a value stamped at its start is refused, naming the feature,
+        the time and the end to use. Without it the lake cannot tell: midnight is both the end of one day
+        and the start of the next, so a time alone never shows which window a value summarises.
         """
         reserved = [c for c in (*_names(entities), *_names(context), *_names(attributes)) if c in ("key", "time")]
         if reserved:
@@ -410,7 +424,7 @@ class FeatureLake:
         with self.writing():
             head = self._head()
             reg = self._registry_of(head)
-            batch = prepare_frame(frame, reg, window, entities, time, context, attributes)
+            batch = prepare_frame(frame, reg, window, entities, time, context, attributes, window_start)
             commit, stats = self._commit_updates(head, reg, {window: batch}, operation="write")
         return WriteReport(commit["id"] if commit else None, window, stats["written"], stats["changed"],
                            stats["new_keys"])

@@ -47,13 +47,15 @@ def check_function_name(name: Any) -> re.Match:
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """A registered feature: its full name, value type, unit and description."""
+    """A registered feature: its full name, value type, unit and description, and, for an aggregate, the
+    window it summarises (``window="day"``: each value is stamped at its day's end, so at midnight)."""
 
     name: str
     dtype: str
     unit: str | None = None
     description: str = ""
     categories: tuple[str, ...] | None = None
+    window: str | None = None
 
     @property
     def entity(self) -> str:
@@ -67,6 +69,8 @@ class FeatureSpec:
     def to_json(self) -> dict:
         d = asdict(self)
         d["categories"] = list(self.categories) if self.categories is not None else None
+        if d["window"] is None:  # registries written before aggregation windows existed stay byte-identical
+            del d["window"]
         return d
 
 
@@ -174,7 +178,7 @@ class Registry:
         for f in d.get("features", []):
             cats = f.get("categories")
             feats[f["name"]] = FeatureSpec(f["name"], f["dtype"], f.get("unit"), f.get("description", ""),
-                                           tuple(cats) if cats is not None else None)
+                                           tuple(cats) if cats is not None else None, f.get("window"))
         funcs = {f["name"]: FunctionSpec.from_json(f) for f in d.get("functions", [])}
         return cls(feats, funcs)
 
@@ -266,7 +270,7 @@ class Registry:
     # ---- changes (each returns a new Registry) ----------------------------------------------------
     def with_feature(self, spec: FeatureSpec) -> "Registry":
         old = self._features.get(spec.name)
-        if old is not None and (old.dtype, old.categories) != (spec.dtype, spec.categories):
+        if old is not None and (old.dtype, old.categories, old.window) != (spec.dtype, spec.categories, spec.window):
             raise ValueError(
                 f"feature {spec.name!r} is already registered with dtype={old.dtype!r}; a feature's type "
                 f"cannot change under stored values: register a new name (e.g. a _v2 suffix)"

@@ -266,8 +266,59 @@ def _has_repeats(kid: np.ndarray, t_ns: np.ndarray) -> bool:
     return len(np.unique(flat)) < len(flat)
 
 
-def prepare_frame(frame, registry: Registry, window: str, entities, time: str, context, attributes):
-    """Validate a write; returns (keys[__kid, __digest, __components], {feature: DataFrame[__kid, __t, value]})."""
+# One window of each type, as polars offsets (calendar-aware: a month is not 30 days).
+WINDOW_OFFSET = {"hour": "1h", "day": "1d", "week": "1w", "month": "1mo"}
+_WINDOW_ADJECTIVE = {"hour": "hourly", "day": "daily", "week": "weekly", "month": "monthly"}
+
+
+def _iso(ns: int) -> str:
+    text = str(np.datetime64(int(ns), "ns").astype("datetime64[s]"))
+    return text[:-3] if text.endswith(":00") else text  # 2026-09-02T00:00, seconds only when they matter
+
+
+def window_end_problems(g: pl.DataFrame, name: str, window: str, column: str) -> list[tuple[str, list[int]]]:
+    """The end-of-window rule for one feature's rows (``__row, __t, __start, __end``): a value aggregated over
+    [start, end) becomes known at ``end``, so it must be stamped ``end``. Stamped at ``start``, a frame at
+    start + 10 h would already see the whole window's total, computed from events after it: the leak."""
+    out = []
+    adj = _WINDOW_ADJECTIVE[window]
+    at_start = g.filter(pl.col("__t") == pl.col("__start"))
+    if at_start.height:
+        t, end = at_start["__t"][0], at_start["__end"][0]
+        out.append((f"feature {name!r}: time {_iso(t)} is the START of its {window} window ({column!r}), so a "
+                    f"frame inside the window would see its whole value, computed from later events (a leak): "
+                    f"stamp each {adj} value at its window end, e.g. {_iso(end)}", at_start["__row"].to_list()))
+    elsewhere = g.filter((pl.col("__t") != pl.col("__start")) & (pl.col("__t") != pl.col("__end")))
+    if elsewhere.height:
+        t, end = elsewhere["__t"][0], elsewhere["__end"][0]
+        out.append((f"feature {name!r}: time {_iso(t)} is not the end of its {window} window ({column!r} + "
+                    f"{WINDOW_OFFSET[window]}): stamp each {adj} value at its window end, e.g. {_iso(end)}",
+                    elsewhere["__row"].to_list()))
+    return out
+
+
+def aggregate_problems(g: pl.DataFrame, name: str, registered: str, window: str, time: str):
+    """A feature registered as an aggregate over ``registered`` goes to that window, stamped on its boundaries."""
+    adj = _WINDOW_ADJECTIVE[registered]
+    if window != registered:
+        return [(f"feature {name!r} is registered as a {adj} aggregate; write it with window={registered!r}, "
+                 f"not {window!r}", g["__row"].to_list())]
+    start = pl.col(time).dt.truncate(WINDOW_OFFSET[registered])
+    off = g.filter(start != pl.col(time)).with_columns(start.dt.offset_by(WINDOW_OFFSET[registered]).alias("__next"))
+    if not off.height:
+        return []
+    t = off.select(time_to_ns(off, time, "time"))[0, 0]
+    end = off.select(time_to_ns(off, "__next", "time"))[0, 0]
+    return [(f"feature {name!r} is a {adj} aggregate, but time {_iso(t)} is not a {registered} boundary: stamp "
+             f"each {adj} value at its window end, e.g. {_iso(end)}", off["__row"].to_list())]
+
+
+def prepare_frame(frame, registry: Registry, window: str, entities, time: str, context, attributes,
+                  window_start: str | None = None):
+    """Validate a write; returns (keys[__kid, __digest, __components], {feature: DataFrame[__kid, __t, value]}).
+
+    With ``window_start`` (a column holding each row's window start), every time must be that start plus one
+    window (:func:`window_end_problems`); the column is a declaration, not a feature, and is not stored."""
     if not isinstance(frame, pl.DataFrame):
         if type(frame).__module__.startswith("pandas"):
             frame = pl.from_pandas(frame)
@@ -280,7 +331,8 @@ def prepare_frame(frame, registry: Registry, window: str, entities, time: str, c
     if not entities:
         raise ValueError("entities must name at least one entity column, e.g. entities=('customer',)")
     key_cols = (*entities, *context, *attributes)
-    missing = [c for c in (*key_cols, time) if c not in frame.columns]
+    declared = (window_start,) if window_start is not None else ()
+    missing = [c for c in (*key_cols, time, *declared) if c not in frame.columns]
     if missing:
         raise ValueError(f"frame lacks columns {missing} (entities/context/attributes/time); it has {frame.columns}")
     problems: list[tuple[str, list[int]]] = []
@@ -311,6 +363,13 @@ def prepare_frame(frame, registry: Registry, window: str, entities, time: str, c
     cat_cols = [c for c in key_cols if df.schema[c] == pl.Categorical]
     if cat_cols:
         df = df.with_columns([pl.col(c).cast(pl.String) for c in cat_cols])
+    if window_start is not None:
+        bad_start = _rows(df, pl.col(window_start).is_null())
+        if bad_start:
+            problems.append((f"window_start column {window_start!r} is missing (null)", bad_start))
+        df = df.with_columns(pl.col(window_start).dt.offset_by(WINDOW_OFFSET[window]).alias("__end_time"))
+        df = df.with_columns(time_to_ns(df, window_start, "window_start").alias("__start"),
+                             time_to_ns(df, "__end_time", "window_start").alias("__end")).drop("__end_time")
     if problems:  # a malformed key cannot be hashed; report now
         raise LakeValidationError(problems)
 
@@ -322,7 +381,7 @@ def prepare_frame(frame, registry: Registry, window: str, entities, time: str, c
     keys = keys.select(pl.col("__kid").cast(pl.Int64), "__digest", "__components")
 
     # ---- layout: long (feature, value) or wide (one column per feature) ----------------------------
-    rest = [c for c in frame.columns if c not in (*key_cols, time)]
+    rest = [c for c in frame.columns if c not in (*key_cols, time, *declared)]
     long = "feature" in rest and "value" in rest
     features = registry.features
     if long:
@@ -354,7 +413,18 @@ def prepare_frame(frame, registry: Registry, window: str, entities, time: str, c
             problems.append((f"malformed key: feature {name!r} describes entity {spec.entity!r} but the key "
                              f"entities are {list(entities)}", g["__row"].to_list()))
             continue
-        g = g.select("__row", "__kid", "__t", "value").filter(pl.col("value").is_not_null())
+        g = g.filter(pl.col("value").is_not_null())
+        if spec.window is not None:
+            ends = aggregate_problems(g, name, spec.window, window, time)
+            if ends:
+                problems.extend(ends)
+                continue
+        if window_start is not None:
+            ends = window_end_problems(g, name, window, window_start)
+            if ends:
+                problems.extend(ends)
+                continue
+        g = g.select("__row", "__kid", "__t", "value")
         g = coerce_values(g, spec, problems)
         if g is not None:
             per_feature[name] = g
