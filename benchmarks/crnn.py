@@ -68,7 +68,18 @@ def run_ours(rec, paths, repeats: int) -> tuple[list[str], list[float]]:
     return preds, times
 
 
-def run_tesseract(paths, repeats: int, timing_subset: int) -> tuple[list[str], list[float]]:
+def run_tesseract(paths, repeats: int, timing_subset: int, cache: Path | None = None) -> tuple[list[str], list[float]]:
+    """Tesseract's reading of every path and its seconds per line (min over repeats on a subset).
+
+    ``cache`` (a JSON file) keeps both, keyed by the images' SHA-1, so rerunning the benchmark for a new
+    model does not rerun Tesseract on unchanged images; delete it to measure again.
+    """
+    import hashlib
+
+    key = hashlib.sha1(b"".join(Path(p).read_bytes() for p in paths)).hexdigest()
+    store = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
+    if key in store:
+        return store[key]["preds"], store[key]["s_per_line"]
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
 
     def read(p):
@@ -85,7 +96,16 @@ def run_tesseract(paths, repeats: int, timing_subset: int) -> tuple[list[str], l
         for p in subset:
             read(p)
         times.append((time.perf_counter() - t0) / len(subset))
+    if cache is not None:
+        store[key] = {"preds": preds, "s_per_line": times, "tesseract": _tesseract_version()}
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(store))
     return preds, times  # seconds per line
+
+
+def _tesseract_version() -> str:
+    out = subprocess.run(["tesseract", "--version"], capture_output=True, text=True)
+    return (out.stdout or out.stderr).splitlines()[0] if (out.stdout or out.stderr) else "?"
 
 
 def score(preds, labels) -> dict:
@@ -102,6 +122,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped model)")
     p.add_argument("--out", default=str(ROOT / "reports" / "benchmarks"))
+    p.add_argument("--tesseract-cache", default=None,
+                   help="JSON file keeping Tesseract's readings and timings per image set (default OUT/crnn_tesseract_cache.json)")
     args = p.parse_args(argv)
     import torch
 
@@ -113,6 +135,7 @@ def main(argv=None) -> int:
     rec = crnn.Recognizer.load(args.model)
     have_tesseract = shutil.which("tesseract") is not None
     result = {"python": platform.python_version(), "torch": torch.__version__, "threads": 1, "smoke": args.smoke,
+              "tesseract": _tesseract_version() if have_tesseract else None,
               "model": {"path": str(args.model or crnn.SHIPPED_MODEL.relative_to(ROOT)),
                         "params": crnn.count_parameters(rec.model)["total"]},
               "sets": {}}
@@ -125,7 +148,8 @@ def main(argv=None) -> int:
         ours, t_ours = run_ours(rec, paths, repeats)
         entry = {"ours": {**score(ours, labels), "s_per_line": [t / len(paths) for t in t_ours]}}
         if have_tesseract:
-            theirs, t_theirs = run_tesseract(paths, repeats, min(len(paths), 40))
+            cache = Path(args.tesseract_cache) if args.tesseract_cache else Path(args.out) / "crnn_tesseract_cache.json"
+            theirs, t_theirs = run_tesseract(paths, repeats, min(len(paths), 40), None if args.smoke else cache)
             entry["tesseract"] = {**score(theirs, labels), "s_per_line": t_theirs}
             assert len(theirs) == len(ours) == len(labels)  # both read every image
             entry["examples"] = [{"label": lab, "ours": o, "tesseract": t}

@@ -7,6 +7,7 @@ families only** (``workbench.crnn._fonts.HELDOUT_FAMILIES``), so a font, a raste
 network never saw meet it here.
 
 - ``eval/heldout/``: clean lines, 10% of them 49-64 characters long (longer than any training line);
+- ``eval/cli/``: a 61-character line (EB Garamond) and a 5-line paragraph (Roboto), for the command line;
 - ``eval/degraded/``: other held-out lines after photograph-like damage: rescaled (down, and down then up),
   Gaussian blur, JPEG compression, a slight rotation, sensor noise, uneven light; the damage of each line is
   recorded in ``meta.tsv`` (with the face and the engine of every line).
@@ -144,12 +145,37 @@ def write_set(folder: Path, rows: list[tuple[str, str, str]]):
         fh.writelines(f"{name}\t{note}\n" for name, _, note in rows)
 
 
+#: The issue's acceptance check from the command line: a 60+ character line and a 5-line paragraph.
+CLI_LONG = "Invoice 2026-11-23: 3 items, total $1,234.56 (tax 8.5%) paid."
+CLI_PARAGRAPH = ("The meeting is on Monday, 2026-12-07 at 10:30.",
+                 "Please bring the signed forms and your ID card.",
+                 "Room 214 holds 40 people; seats are not numbered.",
+                 "Lunch costs $12.50 per person (paid at the door).",
+                 "Questions? Write to office.help@uni.edu today.")
+
+
+def write_cli_samples(out: Path, tmp: Path) -> None:
+    """``cli/long_line.png`` and ``cli/paragraph.png`` (EB Garamond and Roboto, held out), labels beside."""
+    faces = {(f, s): p for f, s, p in heldout_faces()}
+    folder = out / "cli"
+    folder.mkdir(parents=True, exist_ok=True)
+    assert len(CLI_LONG) >= 60
+    garamond = ("EB Garamond", "12 Regular", faces[("EB Garamond", "12 Regular")])
+    Image.fromarray(render_imagemagick(CLI_LONG, garamond, 22, "pango", tmp)).save(folder / "long_line.png")
+    (folder / "long_line.txt").write_text(CLI_LONG + "\n", encoding="utf-8")
+    roboto = ("Roboto", "Regular", faces[("Roboto", "Regular")])
+    para = render_imagemagick("\n".join(CLI_PARAGRAPH), roboto, 16, "pango", tmp)
+    Image.fromarray(para).save(folder / "paragraph.png")
+    (folder / "paragraph.txt").write_text("\n".join(CLI_PARAGRAPH) + "\n", encoding="utf-8")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n-heldout", type=int, default=400)
     p.add_argument("--n-degraded", type=int, default=300)
     p.add_argument("--seed", type=int, default=20261201)
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "eval"))
+    p.add_argument("--cli-only", action="store_true", help="only the two command-line samples")
     args = p.parse_args(argv)
     faces = heldout_faces()
     if not faces:
@@ -158,6 +184,9 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed)
     out = Path(args.out)
     with tempfile.TemporaryDirectory() as tmp:
+        write_cli_samples(out, Path(tmp))
+        if args.cli_only:
+            return 0
         for name, n, damaged in (("heldout", args.n_heldout, False), ("degraded", args.n_degraded, True)):
             rows = []
             folder = out / name

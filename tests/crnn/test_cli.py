@@ -92,3 +92,16 @@ def test_train_subcommand_parses_and_runs(tmp_path):
     assert (tmp_path / "run" / "best.pt").exists()
     with pytest.raises(SystemExit):
         _parser().parse_args(["crnn", "train", "--profile", "huge", "--out", "x"])
+
+
+@pytest.mark.skipif(not __import__("workbench.crnn", fromlist=["SHIPPED_MODEL"]).SHIPPED_MODEL.exists(),
+                    reason="the shipped checkpoint is written by the full training run")
+def test_shipped_model_reads_the_long_line_and_the_paragraph(capsys):
+    """The issue's acceptance check: a 61-character line and a 5-line paragraph in held-out fonts."""
+    from pathlib import Path
+
+    cli_dir = Path(__file__).resolve().parents[2] / "datasets" / "crnn" / "eval" / "cli"
+    for stem in ("long_line", "paragraph"):
+        assert _run(["crnn", "recognize", str(cli_dir / f"{stem}.png")]) == 0
+        got = [row.split("\t")[1] for row in capsys.readouterr().out.strip().split("\n")]
+        assert got == (cli_dir / f"{stem}.txt").read_text(encoding="utf-8").splitlines()
