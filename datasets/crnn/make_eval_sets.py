@@ -7,7 +7,8 @@ families only** (``workbench.crnn._fonts.HELDOUT_FAMILIES``), so a font, a raste
 network never saw meet it here.
 
 - ``eval/heldout/``: clean lines, 10% of them 49-64 characters long (longer than any training line);
-- ``eval/cli/``: a 61-character line (EB Garamond) and a 5-line paragraph (Roboto), for the command line;
+- ``eval/cli/``: a 61-character line (EB Garamond, and again in URW Bookman) and a 5-line paragraph
+  (Roboto), for the command line;
 - ``eval/degraded/``: other held-out lines after photograph-like damage: rescaled (down, and down then up),
   Gaussian blur, JPEG compression, a slight rotation, sensor noise, uneven light; the damage of each line is
   recorded in ``meta.tsv`` (with the face and the engine of every line).
@@ -155,7 +156,8 @@ CLI_PARAGRAPH = ("The meeting is on Monday, 2026-12-07 at 10:30.",
 
 
 def write_cli_samples(out: Path, tmp: Path) -> None:
-    """``cli/long_line.png`` and ``cli/paragraph.png`` (EB Garamond and Roboto, held out), labels beside."""
+    """``cli/long_line.png`` (EB Garamond), ``cli/long_line_bookman.png`` (URW Bookman) and
+    ``cli/paragraph.png`` (Roboto), all held out, with their texts beside."""
     faces = {(f, s): p for f, s, p in heldout_faces()}
     folder = out / "cli"
     folder.mkdir(parents=True, exist_ok=True)
@@ -163,6 +165,11 @@ def write_cli_samples(out: Path, tmp: Path) -> None:
     garamond = ("EB Garamond", "12 Regular", faces[("EB Garamond", "12 Regular")])
     Image.fromarray(render_imagemagick(CLI_LONG, garamond, 22, "pango", tmp)).save(folder / "long_line.png")
     (folder / "long_line.txt").write_text(CLI_LONG + "\n", encoding="utf-8")
+    # EB Garamond prints old-style figures (a 0 like an o, a 1 like a small-cap I, a 5 with a descender);
+    # no training face does, so the same line also comes in Bookman, whose figures are lining.
+    bookman = ("URW Bookman", "Light", faces[("URW Bookman", "Light")])
+    Image.fromarray(render_imagemagick(CLI_LONG, bookman, 18, "pango", tmp)).save(folder / "long_line_bookman.png")
+    (folder / "long_line_bookman.txt").write_text(CLI_LONG + "\n", encoding="utf-8")
     roboto = ("Roboto", "Regular", faces[("Roboto", "Regular")])
     para = render_imagemagick("\n".join(CLI_PARAGRAPH), roboto, 16, "pango", tmp)
     Image.fromarray(para).save(folder / "paragraph.png")

@@ -138,4 +138,4 @@ def test_shipped_model_reads_held_out_lines():
     assert isinstance(rec.model, CRNN) and SHIPPED_MODEL.stat().st_size <= 25 * 2**20
     pairs = load_line_folder(SHIPPED_MODEL.parents[1] / "crnn" / "eval" / "heldout")[:40]
     got = rec.recognize([Image.open(path) for path, _ in pairs])
-    assert sum(g == label for g, (_, label) in zip(got, pairs)) >= 24, got
+    assert sum(g == label for g, (_, label) in zip(got, pairs)) >= 28, got  # 70%; measured 80-85%
