@@ -108,6 +108,25 @@ def _tesseract_version() -> str:
     return (out.stdout or out.stderr).splitlines()[0] if (out.stdout or out.stderr) else "?"
 
 
+def by_family(name, paths, labels, ours, theirs) -> dict:
+    """Exact lines per font family (from the set's meta.tsv), for both readers."""
+    meta_file = EVAL / name / "meta.tsv"
+    if not meta_file.exists():
+        return {}
+    face = dict(line.split("\t", 1) for line in meta_file.read_text(encoding="utf-8").splitlines() if "\t" in line)
+    from workbench.crnn._fonts import HELDOUT_FAMILIES
+
+    out: dict[str, dict] = {}
+    for p, lab, o, t in zip(paths, labels, ours, theirs):
+        desc = face.get(Path(p).name, "?")
+        fam = next((f for f in sorted(HELDOUT_FAMILIES, key=len, reverse=True) if desc.startswith(f)), "?")
+        row = out.setdefault(fam, {"lines": 0, "ours": 0, "tesseract": 0})
+        row["lines"] += 1
+        row["ours"] += o == lab
+        row["tesseract"] += t == lab
+    return dict(sorted(out.items()))
+
+
 def score(preds, labels) -> dict:
     from workbench.crnn import character_error_rate, sequence_accuracy
 
@@ -154,8 +173,9 @@ def main(argv=None) -> int:
             assert len(theirs) == len(ours) == len(labels)  # both read every image
             entry["examples"] = [{"label": lab, "ours": o, "tesseract": t}
                                  for lab, o, t in zip(labels, ours, theirs) if o != lab or t != lab][:12]
+            entry["by_family"] = by_family(name, paths, labels, ours, theirs)
         result["sets"][name] = entry
-        print(name, json.dumps({k: {m: v[m] for m in ("seq_acc", "cer")} for k, v in entry.items() if k != "examples"}),
+        print(name, json.dumps({k: {m: v[m] for m in ("seq_acc", "cer")} for k, v in entry.items() if k in ("ours", "tesseract")}),
               flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -197,6 +217,12 @@ def to_markdown(r: dict) -> str:
             lines += ["", f"## Disagreements on {name} (first 12)", "", "| label | CRNN | Tesseract |", "| --- | --- | --- |"]
             for x in e["examples"]:
                 lines.append("| " + " | ".join("`" + x[k].replace("|", "\\|") + "`" for k in ("label", "ours", "tesseract")) + " |")
+    for name, e in r["sets"].items():
+        if e.get("by_family"):
+            lines += ["", f"## Exact lines per held-out family, {name} set", "", "| family | lines | CRNN | Tesseract |",
+                      "| --- | --- | --- | --- |"]
+            for fam, row in e["by_family"].items():
+                lines.append(f"| {fam} | {row['lines']} | {row['ours'] / row['lines']:.2f} | {row['tesseract'] / row['lines']:.2f} |")
     if "note" in r:
         lines += ["", r["note"]]
     return "\n".join(lines) + "\n"
