@@ -84,3 +84,19 @@ bench: $(VENV)/.installed-bench
 
 clean:
 	rm -rf $(VENV) reports/*/ .pytest_cache
+
+# Fonts, ImageMagick (the evaluation sets' renderer) and Tesseract (the benchmark's peer) for training and
+# evaluating the CRNN (issue 13); installed once when missing. Then: see datasets/models/README.md.
+CRNN_TRAIN_PACKAGES := fonts-liberation fonts-noto-core fonts-texgyre fonts-urw-base35 fonts-freefont-ttf \
+  fonts-crosextra-carlito fonts-crosextra-caladea fonts-linuxlibertine fonts-ebgaramond fonts-roboto fonts-lato \
+  fonts-open-sans fonts-cantarell fonts-hack fonts-inconsolata fonts-dejavu-extra imagemagick tesseract-ocr \
+  tesseract-ocr-eng
+.PHONY: setup-train
+setup-train: setup
+	@missing=""; \
+	for p in $(CRNN_TRAIN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  echo "installing system packages:$$missing"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi

@@ -1,183 +1,228 @@
-"""CRNN benchmark: training and inference throughput, and the shipped model's accuracy.
+"""CRNN benchmark: the shipped recognizer beside Tesseract 5 on the same printed-line images.
 
-Side by side in one run (reported as ratios):
-- training images/s of the `small` CRNN with torch's native CTC loss vs `workbench.ctc.ctc_loss`
-  (same batches, forward + backward + Adam step), and the renderer's lines/s that feed it;
-- inference lines/s of the shipped Recognizer with best path, prefix beam search and lexicon decoding,
-  at batch size 64 vs 1;
-- sequence accuracy and CER of the shipped model on fresh seen-font and unseen-font (Computer Modern) sets.
-CPU always, CUDA too when present. Writes reports/benchmarks/crnn.json and crnn.md.
+Sets (``datasets/crnn/eval/``, rendered by ImageMagick/Pango in font families held out of training, see
+``datasets/crnn/make_eval_sets.py``): ``heldout`` (clean lines, 10% longer than any training line) and
+``degraded`` (rescaled, blurred, JPEG, rotated, noisy, unevenly lit).
 
-Defaults take a few minutes on 2 cores; full sizes: --train-steps 50 --infer-lines 1000 --val-size 2000.
+Per set and reader: sequence accuracy (exact lines), CER (edit distance / reference characters) and lines/s.
+Both read the very same PNG files on one CPU thread: ours in width-bucketed batches of 32 (best path),
+Tesseract (``tesseract IMG - --psm 7 -l eng``, one line per call, ``OMP_THREAD_LIMIT=1``) one process per
+line, as its command line is used. Tesseract's typographic quotes, dashes and ligatures are mapped to the
+ASCII our labels use (``’`` -> ``'``, ``—`` -> ``-``, ``ﬁ`` -> ``fi``) before scoring, so it is not
+charged for a glyph our charset cannot express.
+
+``--smoke``: 8 lines per set, one repeat; no timing claims. Writes ``OUT/crnn.json``, ``crnn.md`` and
+``crnn.summary.json`` (ratio = Tesseract's seconds per line / ours).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import shutil
+import subprocess
 import sys
 import time
-import warnings
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from workbench import crnn, ctc  # noqa: E402
-from workbench.crnn import train as T  # noqa: E402
+EVAL = ROOT / "datasets" / "crnn" / "eval"
+_ASCII = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2014": "-", "\u2013": "-",
+                        "\u00a0": " ", "\u2026": "..."})
+_LIGATURES = {"\ufb01": "fi", "\ufb02": "fl", "\ufb00": "ff", "\ufb03": "ffi", "\ufb04": "ffl"}
 
 
-def bench_training(device, steps: int, batch_size: int) -> dict:
-    cfg = replace(T.PROFILES["full"], batch_size=batch_size, seed=123)
-    t0 = time.perf_counter()
-    batches = []
-    while len(batches) < steps + 2:
-        batches += T.make_training_batches(len(batches), cfg, max_len=20)
-    render_s = time.perf_counter() - t0
-    n_lines = sum(b[0].shape[0] for b in batches)
-    out = {"render_lines_per_s": n_lines / render_s}
-    for name, loss_fn in (("native", F.ctc_loss), ("workbench.ctc", ctc.ctc_loss)):
-        torch.manual_seed(0)
-        model = crnn.CRNN("small").to(device).train()
-        opt = torch.optim.Adam(model.parameters(), 1e-3)
+def normalize_tesseract(text: str) -> str:
+    text = text.translate(_ASCII)
+    for lig, plain in _LIGATURES.items():
+        text = text.replace(lig, plain)
+    return " ".join(text.split())
 
-        def step(b):
-            images, targets, lengths, widths, _ = (x.to(device) if torch.is_tensor(x) else x for x in b)
-            log_probs = model(images)
-            loss = loss_fn(log_probs, targets, T.frame_lengths(widths, log_probs.shape[0]), lengths,
-                           blank=0, reduction="mean", zero_infinity=True)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
 
-        for b in batches[:2]:  # warm-up (allocator, kernels)
-            step(b)
-        _sync(device)
+def load_set(name: str, limit: int | None) -> list[tuple[Path, str]]:
+    from workbench.crnn import load_line_folder
+
+    pairs = load_line_folder(EVAL / name)
+    return pairs[:limit] if limit else pairs
+
+
+def run_ours(rec, paths, repeats: int) -> tuple[list[str], list[float]]:
+    from PIL import Image
+
+    images = []
+    for p in paths:
+        with Image.open(p) as im:
+            images.append(im.convert("L"))
+    rec.recognize(images[:4])  # warm-up (allocator, kernels)
+    times, preds = [], None
+    for _ in range(repeats):
         t0 = time.perf_counter()
-        for b in batches[2:]:
-            step(b)
-        _sync(device)
-        seconds = time.perf_counter() - t0
-        out[f"train_images_per_s_{name}"] = sum(b[0].shape[0] for b in batches[2:]) / seconds
-    out["ratio_native_over_workbench_ctc"] = out["train_images_per_s_native"] / out["train_images_per_s_workbench.ctc"]
-    return out
+        preds = rec.recognize(images)
+        times.append(time.perf_counter() - t0)
+    return preds, times
 
 
-def bench_inference(rec, lines, lexicon) -> dict:
-    out = {}
-    tree = ctc.BKTree(lexicon)
-    runs = {
-        "best_path_batch64": lambda: rec.recognize(lines),
-        "best_path_batch1": lambda: [rec.recognize([x])[0] for x in lines[: max(1, len(lines) // 4)]],
-        "beam10_batch64": lambda: rec.recognize(lines, beam_width=10),
-        "lexicon_batch64": lambda: rec.recognize(lines, lexicon=tree),
-    }
-    rec.recognize(lines[:4])  # warm-up
-    for name, fn in runs.items():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _sync(rec.device)
-            t0 = time.perf_counter()
-            n = len(fn())
-            _sync(rec.device)
-        out[f"{name}_lines_per_s"] = n / (time.perf_counter() - t0)
-    base = out["best_path_batch64_lines_per_s"]
-    out["ratio_batch64_over_batch1"] = base / out["best_path_batch1_lines_per_s"]
-    out["ratio_best_path_over_beam10"] = base / out["beam10_batch64_lines_per_s"]
-    out["ratio_best_path_over_lexicon"] = base / out["lexicon_batch64_lines_per_s"]
-    return out
+def run_tesseract(paths, repeats: int, timing_subset: int, cache: Path | None = None) -> tuple[list[str], list[float]]:
+    """Tesseract's reading of every path and its seconds per line (min over repeats on a subset).
+
+    ``cache`` (a JSON file) keeps both, keyed by the images' SHA-1, so rerunning the benchmark for a new
+    model does not rerun Tesseract on unchanged images; delete it to measure again.
+    """
+    import hashlib
+
+    key = hashlib.sha1(b"".join(Path(p).read_bytes() for p in paths)).hexdigest()
+    store = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
+    if key in store:
+        return store[key]["preds"], store[key]["s_per_line"]
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+
+    def read(p):
+        out = subprocess.run(["tesseract", str(p), "-", "--psm", "7", "-l", "eng"], capture_output=True,
+                             text=True, env=env, timeout=60)
+        return normalize_tesseract(out.stdout)
+
+    t0 = time.perf_counter()
+    preds = [read(p) for p in paths]
+    times = [(time.perf_counter() - t0) / len(paths)]
+    subset = paths[:timing_subset]
+    for _ in range(repeats - 1):
+        t0 = time.perf_counter()
+        for p in subset:
+            read(p)
+        times.append((time.perf_counter() - t0) / len(subset))
+    if cache is not None:
+        store[key] = {"preds": preds, "s_per_line": times, "tesseract": _tesseract_version()}
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(store))
+    return preds, times  # seconds per line
 
 
-def accuracy(rec, val_size: int) -> dict:
-    out = {}
-    for name, fonts, seed in (("seen", crnn.SEEN_FONTS, 31_000_001), ("unseen", crnn.UNSEEN_FONTS, 32_000_001)):
-        samples = crnn.render_samples(val_size, seed=seed, fonts=fonts)
-        labels = [t for _, t, _ in samples]
-        preds = rec.recognize([img for img, _, _ in samples])
-        out[name] = {"lines": val_size, "seq_acc": crnn.sequence_accuracy(preds, labels),
-                     "cer": crnn.character_error_rate(preds, labels)}
-    return out
+def _tesseract_version() -> str:
+    out = subprocess.run(["tesseract", "--version"], capture_output=True, text=True)
+    return (out.stdout or out.stderr).splitlines()[0] if (out.stdout or out.stderr) else "?"
 
 
-def _sync(device):
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
+def by_family(name, paths, labels, ours, theirs) -> dict:
+    """Exact lines per font family (from the set's meta.tsv), for both readers."""
+    meta_file = EVAL / name / "meta.tsv"
+    if not meta_file.exists():
+        return {}
+    face = dict(line.split("\t", 1) for line in meta_file.read_text(encoding="utf-8").splitlines() if "\t" in line)
+    from workbench.crnn._fonts import HELDOUT_FAMILIES
+
+    out: dict[str, dict] = {}
+    for p, lab, o, t in zip(paths, labels, ours, theirs):
+        desc = face.get(Path(p).name, "?")
+        fam = next((f for f in sorted(HELDOUT_FAMILIES, key=len, reverse=True) if desc.startswith(f)), "?")
+        row = out.setdefault(fam, {"lines": 0, "ours": 0, "tesseract": 0})
+        row["lines"] += 1
+        row["ours"] += o == lab
+        row["tesseract"] += t == lab
+    return dict(sorted(out.items()))
+
+
+def score(preds, labels) -> dict:
+    from workbench.crnn import character_error_rate, sequence_accuracy
+
+    return {"lines": len(labels), "seq_acc": sequence_accuracy(preds, labels),
+            "cer": character_error_rate(preds, labels)}
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--train-steps", type=int, default=8, help="timed training steps per loss (default 8)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--infer-lines", type=int, default=192, help="lines per inference measurement")
-    p.add_argument("--val-size", type=int, default=300, help="lines per accuracy set (seen, unseen)")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--smoke", action="store_true", help="8 lines per set, one repeat")
+    p.add_argument("--limit", type=int, help="lines per set (default: all)")
+    p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped model)")
     p.add_argument("--out", default=str(ROOT / "reports" / "benchmarks"))
+    p.add_argument("--tesseract-cache", default=None,
+                   help="JSON file keeping Tesseract's readings and timings per image set (default OUT/crnn_tesseract_cache.json)")
     args = p.parse_args(argv)
-    for name in ("train_steps", "batch_size", "infer_lines", "val_size", "threads"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')}: expected a positive int, got {getattr(args, name)}")
-    torch.set_num_threads(args.threads)
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    result = {"python": platform.python_version(), "torch": torch.__version__, "threads": args.threads,
-              "args": vars(args), "devices": {}}
-    model_path = Path(args.model) if args.model else crnn.SHIPPED_MODEL
-    lines = [img for img, _, _ in crnn.render_samples(args.infer_lines, seed=41_000_001)]
-    for device in devices:
-        print(f"[{device}] training throughput ...", flush=True)
-        entry = {"training": bench_training(device, args.train_steps, args.batch_size)}
-        if model_path.exists():
-            rec = crnn.Recognizer.load(model_path, device=device)
-            print(f"[{device}] inference throughput ...", flush=True)
-            entry["inference"] = bench_inference(rec, lines, crnn.WORDS)
-            if device == devices[0]:
-                print("accuracy ...", flush=True)
-                result["accuracy"] = accuracy(rec, args.val_size)
-                result["model"] = {"path": str(model_path.relative_to(ROOT) if model_path.is_relative_to(ROOT) else model_path),
-                                   "size_bytes": model_path.stat().st_size,
-                                   "params": crnn.count_parameters(rec.model)["total"]}
-        result["devices"][device] = entry
-    if not model_path.exists():
-        result["note"] = f"no checkpoint at {model_path}: inference and accuracy skipped"
+    import torch
+
+    from workbench import crnn
+
+    torch.set_num_threads(1)  # like for like with Tesseract's OMP_THREAD_LIMIT=1
+    limit = 8 if args.smoke else args.limit
+    repeats = 1 if args.smoke else max(1, args.repeats)
+    rec = crnn.Recognizer.load(args.model)
+    have_tesseract = shutil.which("tesseract") is not None
+    result = {"python": platform.python_version(), "torch": torch.__version__, "threads": 1, "smoke": args.smoke,
+              "tesseract": _tesseract_version() if have_tesseract else None,
+              "model": {"path": str(args.model or crnn.SHIPPED_MODEL.relative_to(ROOT)),
+                        "params": crnn.count_parameters(rec.model)["total"]},
+              "sets": {}}
+    if not have_tesseract:
+        result["note"] = "tesseract not installed (apt-get install tesseract-ocr): its rows are skipped"
+        print(result["note"])
+    for name in ("heldout", "degraded"):
+        pairs = load_set(name, limit)
+        paths, labels = [p for p, _ in pairs], [lab for _, lab in pairs]
+        ours, t_ours = run_ours(rec, paths, repeats)
+        entry = {"ours": {**score(ours, labels), "s_per_line": [t / len(paths) for t in t_ours]}}
+        if have_tesseract:
+            cache = Path(args.tesseract_cache) if args.tesseract_cache else Path(args.out) / "crnn_tesseract_cache.json"
+            theirs, t_theirs = run_tesseract(paths, repeats, min(len(paths), 40), None if args.smoke else cache)
+            entry["tesseract"] = {**score(theirs, labels), "s_per_line": t_theirs}
+            assert len(theirs) == len(ours) == len(labels)  # both read every image
+            entry["examples"] = [{"label": lab, "ours": o, "tesseract": t}
+                                 for lab, o, t in zip(labels, ours, theirs) if o != lab or t != lab][:12]
+            entry["by_family"] = by_family(name, paths, labels, ours, theirs)
+        result["sets"][name] = entry
+        print(name, json.dumps({k: {m: v[m] for m in ("seq_acc", "cer")} for k, v in entry.items() if k in ("ours", "tesseract")}),
+              flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "crnn.json").write_text(json.dumps(result, indent=1))
     (out / "crnn.md").write_text(to_markdown(result))
+    (out / "crnn.summary.json").write_text(json.dumps(summary_rows(result), indent=1))
     print(to_markdown(result))
     return 0
 
 
+def summary_rows(r: dict) -> list[dict]:
+    rows = []
+    for name, e in r["sets"].items():
+        if "tesseract" not in e:
+            continue
+        ours, theirs = e["ours"], e["tesseract"]
+        ratios = [t / o for t in theirs["s_per_line"] for o in ours["s_per_line"]]
+        rows.append({"benchmark": "crnn", "work": f"read {ours['lines']} printed lines ({name} set), 1 thread",
+                     "peer": "tesseract 5 --psm 7", "ratio_min": min(ratios), "ratio_max": max(ratios),
+                     "headline": name == "heldout",
+                     "note": (f"seq acc {ours['seq_acc']:.3f} vs {theirs['seq_acc']:.3f}, CER {ours['cer']:.4f} vs "
+                              f"{theirs['cer']:.4f}" + (" (smoke)" if r["smoke"] else ""))})
+    return rows
+
+
 def to_markdown(r: dict) -> str:
-    lines = ["# CRNN benchmark", "",
-             f"torch {r['torch']}, {r['threads']} CPU threads, args `{json.dumps(r['args'])}`", ""]
-    for device, e in r["devices"].items():
-        t = e["training"]
-        lines += [f"## {device}", "", "| measurement | value |", "| --- | --- |",
-                  f"| rendering (lines/s, 1 process) | {t['render_lines_per_s']:.0f} |",
-                  f"| training, native CTC (images/s) | {t['train_images_per_s_native']:.1f} |",
-                  f"| training, workbench.ctc (images/s) | {t['train_images_per_s_workbench.ctc']:.1f} |",
-                  f"| ratio native / workbench.ctc | {t['ratio_native_over_workbench_ctc']:.2f}x |"]
-        if "inference" in e:
-            i = e["inference"]
-            lines += [f"| inference best path, batch 64 (lines/s) | {i['best_path_batch64_lines_per_s']:.0f} |",
-                      f"| inference best path, batch 1 (lines/s) | {i['best_path_batch1_lines_per_s']:.0f} |",
-                      f"| inference beam 10, batch 64 (lines/s) | {i['beam10_batch64_lines_per_s']:.0f} |",
-                      f"| inference lexicon, batch 64 (lines/s) | {i['lexicon_batch64_lines_per_s']:.0f} |",
-                      f"| ratio batch 64 / batch 1 | {i['ratio_batch64_over_batch1']:.1f}x |",
-                      f"| ratio best path / beam 10 | {i['ratio_best_path_over_beam10']:.1f}x |",
-                      f"| ratio best path / lexicon | {i['ratio_best_path_over_lexicon']:.1f}x |"]
-        lines.append("")
-    if "accuracy" in r:
-        lines += ["## Shipped model accuracy (best path)", "", f"{r['model']}", "",
-                  "| fonts | lines | sequence accuracy | CER |", "| --- | --- | --- | --- |"]
-        for name, a in r["accuracy"].items():
-            lines.append(f"| {name} | {a['lines']} | {a['seq_acc']:.4f} | {a['cer']:.4f} |")
+    lines = ["# CRNN vs Tesseract on held-out printed lines", "",
+             f"torch {r['torch']}, 1 CPU thread each; model {r['model']}" + (" (smoke run)" if r["smoke"] else ""), "",
+             "| set | reader | lines | sequence accuracy | CER | lines/s (min-max) |", "| --- | --- | --- | --- | --- | --- |"]
+    for name, e in r["sets"].items():
+        for who in ("ours", "tesseract"):
+            if who in e:
+                a = e[who]
+                speeds = [1 / s for s in a["s_per_line"]]
+                lines.append(f"| {name} | {'CRNN (shipped)' if who == 'ours' else 'Tesseract 5 --psm 7'} | {a['lines']} | "
+                             f"{a['seq_acc']:.4f} | {a['cer']:.4f} | {min(speeds):.1f}-{max(speeds):.1f} |")
+    for name, e in r["sets"].items():
+        if e.get("examples"):
+            lines += ["", f"## Disagreements on {name} (first 12)", "", "| label | CRNN | Tesseract |", "| --- | --- | --- |"]
+            for x in e["examples"]:
+                lines.append("| " + " | ".join("`" + x[k].replace("|", "\\|") + "`" for k in ("label", "ours", "tesseract")) + " |")
+    for name, e in r["sets"].items():
+        if e.get("by_family"):
+            lines += ["", f"## Exact lines per held-out family, {name} set", "", "| family | lines | CRNN | Tesseract |",
+                      "| --- | --- | --- | --- |"]
+            for fam, row in e["by_family"].items():
+                lines.append(f"| {fam} | {row['lines']} | {row['ours'] / row['lines']:.2f} | {row['tesseract'] / row['lines']:.2f} |")
     if "note" in r:
         lines += ["", r["note"]]
     return "\n".join(lines) + "\n"

@@ -42,7 +42,7 @@ def test_config_round_trip_and_errors():
 def test_greedy_decode_collapses_repeats_and_blanks():
     # path: a a - a b b -  -> "aab"
     path = [11, 11, 0, 11, 12, 12, 0]
-    lp = torch.full((len(path), 1, 72), -20.0)
+    lp = torch.full((len(path), 1, len(CONFIGS["tiny"].charset) + 1), -20.0)
     lp[torch.arange(len(path)), 0, torch.tensor(path)] = 0.0
     assert greedy_decode_batch(lp) == ["aab"]
     assert greedy_decode_batch(lp, lengths=[3]) == ["a"]
@@ -116,8 +116,8 @@ def test_cli_main_runs_and_ships(tmp_path):
     rc = T.main(["--profile", "quick", "--out", str(tmp_path / "run"), "--steps", "2", "--eval-every", "2",
                  "--val-size", "2", "--ship", str(tmp_path / "ship")])
     assert rc == 0
-    assert (tmp_path / "ship" / "crnn_small.pt").exists()
-    assert "--steps 2" in (tmp_path / "ship" / "crnn_small_command.txt").read_text()
+    assert (tmp_path / "ship" / "crnn_printed.pt").exists()
+    assert "--steps 2" in (tmp_path / "ship" / "crnn_printed_command.txt").read_text()
 
 
 @pytest.mark.parametrize("frame", [0, 5, 20])

@@ -1,4 +1,3 @@
-import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -7,10 +6,9 @@ import torch
 from PIL import Image
 
 from workbench import ctc
-from workbench.crnn import CHARSET
-from workbench.crnn import SHIPPED_MODEL, CRNN, Recognizer, greedy_decode_batch, render_line
+from workbench.crnn import CHARSET, SHIPPED_MODEL, CRNN, Recognizer, greedy_decode_batch, output_length, render_line
 from workbench.crnn import train as T
-
+from workbench.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +35,19 @@ def test_load_and_accept_any_image_form(tiny_checkpoint):
     assert rec.recognize(line) == texts[:1]  # a single image is accepted too
 
 
+def test_long_lines_keep_their_aspect_ratio(tiny_checkpoint):
+    """Regression (issue 13): lines wider than 192 px at height 32 were squashed to 192 columns."""
+    rec = Recognizer.load(tiny_checkpoint)
+    text = "The quick brown fox jumps over the lazy dog 0123456789 again."
+    assert len(text) >= 60
+    line = render_line(text, augment=False)
+    batch, widths = rec.preprocess([line])
+    ratio = line.shape[1] / line.shape[0]
+    assert widths[0] > 600 and abs(widths[0] / 32 - ratio) / ratio < 0.15
+    (lp,) = rec.log_probs([line])
+    assert lp.shape[0] == min(output_length(batch.shape[3]), (widths[0] + 3) // 4) > 150  # all of it is read
+
+
 def test_decoders_agree_with_the_training_decoder(tiny_checkpoint):
     rec = Recognizer.load(tiny_checkpoint)
     lines = [render_line(t, augment=False) for t in ("abc", "$1,000.50", "110/03/09")]
@@ -46,19 +57,57 @@ def test_decoders_agree_with_the_training_decoder(tiny_checkpoint):
     expected = greedy_decode_batch(lp, T.frame_lengths(torch.tensor(widths), lp.shape[0]), rec.charset)
     assert rec.recognize(lines) == expected
     beam = rec.recognize(lines, beam_width=8)
-    for text, logp in zip(beam, rec.log_probs(lines)):
+    for text, greedy, logp in zip(beam, expected, rec.log_probs(lines)):
         labels = [rec.charset.index(c) + 1 for c in text]
-        greedy = [rec.charset.index(c) + 1 for c in expected[beam.index(text)]] if text else []
+        best = [rec.charset.index(c) + 1 for c in greedy]
         # the beam's labelling is at least as probable as best path's
-        assert ctc.log_likelihood(logp, labels) >= ctc.log_likelihood(logp, greedy) - 1e-6
-    lexicon = ["abc", "total", "amount"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ctc.LexiconFallbackWarning)
-        words = rec.recognize(lines, lexicon=lexicon, max_distance=1)
-    assert all(w in lexicon for w in words)
-    far = ["q" * 19]
-    with pytest.warns(ctc.LexiconFallbackWarning, match="3 of 3 lines"):
-        assert rec.recognize(lines, lexicon=far, max_distance=0) == far * 3
+        assert ctc.log_likelihood(logp, labels) >= ctc.log_likelihood(logp, best) - 1e-6
+
+
+def _peaked_log_probs(path, charset, p=0.9):
+    """(T, C) log-probabilities whose best path is ``path`` (characters, "-" for blank)."""
+    C = len(charset) + 1
+    lp = np.full((len(path), C), np.log((1 - p) / (C - 1)))
+    for t, ch in enumerate(path):
+        lp[t, 0 if ch == "-" else charset.index(ch) + 1] = np.log(p)
+    return lp
+
+
+def test_lexicon_corrects_word_by_word(tiny_checkpoint):
+    """Regression (issue 13): --lexicon turned a whole line into one word ("Hello world" -> "world")."""
+    rec = Recognizer.load(tiny_checkpoint)
+    tree = ctc.BKTree(["hello", "world", "Hello"])
+    lp = _peaked_log_probs("-H-e-l-o- -w-o-r-l-d-.-", rec.charset)
+    assert rec._lexicon_words(lp, tree, 2) == "Hello world."
+    # a number or a name far from every word keeps its lexicon-free reading
+    lp = _peaked_log_probs("-w-o-r-d- -1-2-3- -X-y-z-q-", rec.charset)
+    assert rec._lexicon_words(lp, tree, 1) == "world 123 Xyzq"
+
+
+def test_confidence_is_calibrated_through_the_stored_map(tiny_checkpoint):
+    rec = Recognizer.load(tiny_checkpoint)
+    lp = _peaked_log_probs("-a-b-", rec.charset, p=0.6)
+    assert rec.raw_confidence(lp) == pytest.approx(0.6)
+    rec.calibration = {"x": [0.0, 0.5, 1.0], "y": [0.0, 0.1, 0.9]}
+    assert rec.confidence(lp) == pytest.approx(0.1 + 0.8 * 0.2)
+    (line,) = rec.read_lines([render_line("ab", augment=False)])
+    assert 0.0 <= line.confidence <= 1.0 and line.box[:2] == (0, 0)
+
+
+def test_read_page_returns_lines_top_to_bottom(tiny_checkpoint):
+    rec = Recognizer.load(tiny_checkpoint)
+    rows = [render_line(t, augment=False) for t in ("first line", "second", "third one here")]
+    width = max(r.shape[1] for r in rows) + 20
+    page = np.full((sum(r.shape[0] + 16 for r in rows) + 20, width), 255, np.uint8)
+    y = 10
+    for r in rows:
+        page[y : y + r.shape[0], 10 : 10 + r.shape[1]] = r
+        y += r.shape[0] + 16
+    lines = rec.read_page(page)
+    assert len(lines) == 3
+    tops = [ln.box[1] for ln in lines]
+    assert tops == sorted(tops) and all(0 <= ln.confidence <= 1 for ln in lines)
+    assert rec.read_page(np.full((40, 80), 255, np.uint8)) == []
 
 
 def test_errors(tiny_checkpoint, tmp_path):
@@ -69,45 +118,24 @@ def test_errors(tiny_checkpoint, tmp_path):
         rec.recognize([render_line("a", augment=False)], lexicon=[])
     with pytest.raises(TypeError, match=r"images\[0\]"):
         rec.recognize(["not an image"])
-    with pytest.raises(FileNotFoundError, match="path"):
+    with pytest.raises(UserError, match="no checkpoint"):
         Recognizer.load(tmp_path / "missing.pt")
     torch.save({"weights": 1}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not a CRNN checkpoint"):
+    with pytest.raises(UserError, match="not a CRNN checkpoint"):
         Recognizer.load(tmp_path / "other.pt")
+    (tmp_path / "text.pt").write_text("hello")
+    with pytest.raises(UserError, match="not a CRNN checkpoint"):
+        Recognizer.load(tmp_path / "text.pt")
     with pytest.raises(TypeError, match="model"):
         Recognizer(torch.nn.Linear(2, 2))
 
 
 @pytest.mark.skipif(not SHIPPED_MODEL.exists(), reason="the shipped checkpoint is written by the full training run")
-def test_shipped_model_reads_clean_lines():
-    rec = Recognizer.load()
-    assert isinstance(rec.model, CRNN) and SHIPPED_MODEL.stat().st_size <= 20 * 2**20
-    texts = ["invoice", "Total", "$1,000.50", "110/03/09", "12.5%", "RECEIPT 42"]
-    lines = [render_line(t, font, augment=False) for t, font in zip(texts, ("DejaVuSans", "DejaVuSerif") * 3)]
-    got = rec.recognize(lines)
-    assert sum(g == t for g, t in zip(got, texts)) >= 5, got
-    # the augmented sample lines shipped for the loader, four of them in unseen fonts
+def test_shipped_model_reads_held_out_lines():
     from workbench.crnn import load_line_folder
 
-    pairs = load_line_folder(SHIPPED_MODEL.parents[1] / "crnn" / "lines")
+    rec = Recognizer.load()
+    assert isinstance(rec.model, CRNN) and SHIPPED_MODEL.stat().st_size <= 25 * 2**20
+    pairs = load_line_folder(SHIPPED_MODEL.parents[1] / "crnn" / "eval" / "heldout")[:40]
     got = rec.recognize([Image.open(path) for path, _ in pairs])
-    assert sum(g == label for g, (_, label) in zip(got, pairs)) >= 10, got
-
-
-def test_cli_registers_train_and_recognize(tiny_checkpoint, tmp_path, capsys):
-    import argparse
-
-    from workbench.crnn import cli
-
-    parser = argparse.ArgumentParser(prog="workbench")
-    cli.register(parser.add_subparsers(dest="command"))
-    image = tmp_path / "Total_1.png"
-    Image.fromarray(render_line("Total", augment=False)).save(image)
-    args = parser.parse_args(["crnn", "recognize", str(image), "--model", str(tiny_checkpoint), "--beam-width", "4"])
-    assert args.func(args) == 0
-    path, text = capsys.readouterr().out.strip().split("\t")
-    assert path == str(image) and set(text) <= set(CHARSET)
-    args = parser.parse_args(["crnn", "train", "--out", str(tmp_path / "run"), "--steps", "1", "--val-size", "2"])
-    assert args.func(args) == 0 and (tmp_path / "run" / "best.pt").exists()
-    with pytest.raises(SystemExit):
-        parser.parse_args(["crnn", "train", "--profile", "huge", "--out", "x"])
+    assert sum(g == label for g, (_, label) in zip(got, pairs)) >= 28, got  # 70%; measured 80-85%

@@ -9,12 +9,14 @@ from importlib import import_module
 _EXPORTS = {
     "workbench.crnn._charset": ("BLANK", "CHARSET", "array_to_label", "escape_label", "label_to_array", "unescape_label"),
     "workbench.crnn._corpus": ("WORDS", "random_text"),
-    "workbench.crnn._data": ("TextLineDataset", "collate_lines", "load_line_folder", "normalize_polarity",
-                             "resize_image", "to_grayscale"),
+    "workbench.crnn._data": ("TextLineDataset", "collate_lines", "load_line_folder", "resize_image", "to_grayscale"),
+    "workbench.crnn._preprocess": ("crop_to_ink", "normalize_polarity", "prepare_line"),
     "workbench.crnn._metrics": ("character_error_rate", "greedy_decode_batch", "sequence_accuracy"),
     "workbench.crnn._render": ("SEEN_FONTS", "UNSEEN_FONTS", "RenderConfig", "render_line", "render_samples"),
     "workbench.crnn.model": ("CONFIGS", "CRNN", "CRNNConfig", "count_parameters", "output_length", "receptive_field"),
-    "workbench.crnn.recognizer": ("SHIPPED_MODEL", "Recognizer"),
+    "workbench.crnn.recognizer": ("SHIPPED_MODEL", "Line", "Recognizer"),
+    "workbench.crnn._fonts": ("HELDOUT_FAMILIES", "heldout_fonts", "train_fonts"),
+    "workbench.crnn._page": ("segment_lines",),
 }  # fmt: skip
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

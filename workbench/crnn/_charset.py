@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Digits, lower case, upper case, space, then the punctuation of dates, amounts and percentages.
-CHARSET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .,-/:$%'"
+#: Digits, lower case, upper case, space, the punctuation of dates, amounts and percentages, then the
+#: punctuation of running text and forms. The first 71 characters keep the order of the first release, so
+#: its classes map one to one onto the same indices (``train --init`` relies on it only by character).
+CHARSET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .,-/:$%'" + '!?;()"&#@+*=[]'
+
 BLANK = 0
 
 

@@ -47,8 +47,8 @@ _CONTRACTIONS = ("don't", "it's", "can't", "won't", "isn't", "we're", "o'clock",
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
-def _word(rng: np.random.Generator) -> str:
-    if rng.random() < 0.3:
+def _word(rng: np.random.Generator, letters_p: float = 0.3) -> str:
+    if rng.random() < letters_p:
         # Random letter strings keep the model from memorizing the vocabulary's spelling.
         return "".join(rng.choice(list(_LETTERS), size=int(rng.integers(1, 11))))
     if rng.random() < 0.05:
@@ -102,28 +102,89 @@ def _random_chars(rng: np.random.Generator, n: int) -> str:
     return "".join(rng.choice(list(CHARSET), size=n)).strip() or "x"
 
 
-_KINDS = ("word", "phrase", "number", "date", "amount", "percent", "random")
-_KIND_P = np.array([0.30, 0.22, 0.12, 0.10, 0.10, 0.06, 0.10])
+_LABELS = ("Total", "Subtotal", "Tax", "Date", "Due", "Invoice No.", "Amount", "Balance", "Ref", "Qty",
+           "Price", "Name", "Phone", "Order #", "Account", "Rate", "Paid", "Page", "Item", "Discount")
+_DOMAINS = ("example.com", "mail.org", "uni.edu", "shop.net")
 
 
-def random_text(rng: np.random.Generator, max_len: int = 20, min_len: int = 1) -> str:
+def _id(rng: np.random.Generator, letters_p: float = 0.3) -> str:
+    """Invoice numbers, reference codes, phone numbers, e-mail addresses, times."""
+    style = int(rng.integers(0, 5))
+    if style == 0:
+        prefix = "".join(rng.choice(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), size=int(rng.integers(2, 4))))
+        return f"{prefix}-{int(rng.integers(1990, 2040))}-{int(rng.integers(0, 10**4)):04d}"
+    if style == 1:
+        return f"({int(rng.integers(100, 1000))}) {int(rng.integers(100, 1000))}-{int(rng.integers(0, 10**4)):04d}"
+    if style == 2:
+        return f"{_word(rng, letters_p)}.{_word(rng, letters_p)}@{rng.choice(_DOMAINS)}"
+    if style == 3:
+        return f"#{int(rng.integers(1, 10**6))}"
+    return f"{int(rng.integers(1, 13))}:{int(rng.integers(0, 60)):02d} {rng.choice(['AM', 'PM', 'am', 'pm'])}"
+
+
+def _field(rng: np.random.Generator) -> str:
+    """A form or receipt line: ``Label: value``."""
+    value = (_amount, _date, _number, _percent, _id)[int(rng.integers(0, 5))](rng)
+    sep = str(rng.choice([": ", " ", " = ", ": "]))
+    return f"{rng.choice(_LABELS)}{sep}{value}"
+
+
+def _sentence(rng: np.random.Generator, target: int, letters_p: float = 0.3) -> str:
+    """Running text: Capitalized words, commas, a closing mark, now and then quotes, parentheses, numbers."""
+    words = []
+    while len(" ".join(words)) < target:
+        u = rng.random()
+        if u < 0.08:
+            w = _number(rng)
+        elif u < 0.12:
+            w = f"({_word(rng, letters_p)})"
+        elif u < 0.15:
+            w = f'"{_word(rng, letters_p)}"'
+        elif u < 0.17:
+            w = str(rng.choice(["&", "-", "+", "="]))
+        else:
+            w = _case(_word(rng, letters_p), rng) if rng.random() < 0.2 else _word(rng, letters_p)
+            if rng.random() < 0.1:
+                w += str(rng.choice([",", ",", ";", ":"]))
+        words.append(w)
+    text = " ".join(words)
+    text = text[:1].upper() + text[1:]
+    return text + str(rng.choice([".", ".", ".", "!", "?", ""]))
+
+
+_KINDS = ("word", "phrase", "sentence", "number", "date", "amount", "percent", "field", "id", "random", "mixed")
+_KIND_P = np.array([0.10, 0.12, 0.22, 0.06, 0.06, 0.06, 0.04, 0.10, 0.05, 0.06, 0.13])
+_KIND_P_REALISTIC = np.where(np.array(_KINDS) == "random", 0.0, _KIND_P) / (1 - _KIND_P[_KINDS.index("random")])
+
+
+def random_text(rng: np.random.Generator, max_len: int = 20, min_len: int = 1, realistic: bool = False) -> str:
     """Draw one string of ``min_len``..``max_len`` characters from the corpus mixture.
 
-    The mixture: single words (lower, Capitalized, UPPER), phrases of words, numbers with and without
-    thousands separators, dates like ``110/03/09``, amounts like ``$1,000.50``, percentages, and
-    random strings over the whole charset. Deterministic for a seeded ``rng``.
+    The mixture: single words (lower, Capitalized, UPPER), phrases, sentences with punctuation, quotes
+    and parentheses, numbers with and without thousands separators, ROC dates like ``110/03/09`` and ISO
+    dates like ``2026-11-23``, amounts like ``$1,000.50``, percentages, form fields (``Total: $12.50``),
+    codes, phone numbers, e-mail addresses, times, and random strings over the whole charset (so the
+    network cannot lean on spelling). Deterministic for a seeded ``rng``.
+
+    ``realistic=True`` (evaluation sets) drops the random strings and random letter words: text as
+    documents print it, where a reader with a language model (Tesseract) is not at a disadvantage.
     """
+    letters_p = 0.0 if realistic else 0.3
+    p_kind = _KIND_P_REALISTIC if realistic else _KIND_P
     if max_len < 1 or min_len < 1 or min_len > max_len:
         raise ValueError(f"max_len/min_len: expected 1 <= min_len <= max_len, got {min_len}, {max_len}")
     for _ in range(50):
-        kind = _KINDS[rng.choice(len(_KINDS), p=_KIND_P)]
+        kind = _KINDS[rng.choice(len(_KINDS), p=p_kind)]
+        target = int(rng.integers(min_len, max_len + 1))
         if kind == "word":
-            text = _case(_word(rng), rng)
+            text = _case(_word(rng, letters_p), rng)
         elif kind == "phrase":
-            words, target = [], int(rng.integers(min_len, max_len + 1))
+            words = []
             while len(" ".join(words)) < target:
-                words.append(_case(_word(rng), rng))
+                words.append(_case(_word(rng, letters_p), rng))
             text = " ".join(words)
+        elif kind == "sentence":
+            text = _sentence(rng, target, letters_p)
         elif kind == "number":
             text = _number(rng)
         elif kind == "date":
@@ -132,9 +193,27 @@ def random_text(rng: np.random.Generator, max_len: int = 20, min_len: int = 1) -
             text = _amount(rng)
         elif kind == "percent":
             text = _percent(rng)
+        elif kind == "field":
+            text = _field(rng)
+        elif kind == "id":
+            text = _id(rng, letters_p)
+        elif kind == "mixed":
+            # A line of a document mixes kinds: "Invoice 2026-11-23 Total: $1,234.50".
+            parts = []
+            while len(" ".join(parts)) < target:
+                parts.append((_field, _date, _amount, _id, _number)[int(rng.integers(0, 5))](rng)
+                             if rng.random() < 0.5 else _case(_word(rng, letters_p), rng))
+            text = " ".join(parts)
         else:
-            text = _random_chars(rng, int(rng.integers(min_len, max_len + 1)))
-        text = text[:max_len].strip()
-        if len(text) >= min_len:
+            text = _random_chars(rng, target)
+        if len(text) > max_len:
+            # Cut at a word boundary when there is one, as a line break would.
+            cut = text[:max_len + 1].rfind(" ")
+            text = text[:cut] if cut >= min_len else text[:max_len]
+        text = text.strip()
+        if len(text) >= min_len and set(text) <= _ALPHABET:
             return text
     return _random_chars(rng, min_len)[:max_len].ljust(min_len, "x")
+
+
+_ALPHABET = frozenset(CHARSET)

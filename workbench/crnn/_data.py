@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from workbench.crnn._charset import CHARSET, label_to_array, unescape_label
+from workbench.crnn._preprocess import normalize_polarity, prepare_line  # noqa: F401  (re-exported)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif")
 
@@ -39,12 +40,6 @@ def to_grayscale(image) -> np.ndarray:
     if arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ValueError(f"image: expected a non-empty image, got shape {arr.shape}")
     return arr
-
-
-def normalize_polarity(gray: np.ndarray) -> np.ndarray:
-    """Make text dark on a light background: invert when the border (mostly background) is dark."""
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    return 255 - gray if np.median(border) < np.median(gray) or np.median(border) < 100 else gray
 
 
 def resize_image(image, height: int = 32, width: int | None = 128, pad_value: int | None = None):
@@ -132,20 +127,20 @@ class TextLineDataset(torch.utils.data.Dataset):
     ``items`` is a sequence whose entries are ``(image, label)`` with ``image`` a uint8 array, a PIL
     image or a path. Build one from rendered lines with :meth:`rendered`, from a folder with
     :meth:`from_folder`, or add two datasets with ``+``. ``__getitem__`` returns
-    ``(image, target, label)``: a float tensor (1, height, w) in [0, 1] with ink dark (w <= max_width,
+    ``(image, target, label)``: a float tensor (1, height, w) in [0, 1] with ink dark (aspect ratio kept,
     not padded: :func:`collate_lines` pads a batch), the int64 class indices, and the label string.
     """
 
-    def __init__(self, items, height: int = 32, max_width: int = 256, charset: str = CHARSET):
+    def __init__(self, items, height: int = 32, charset: str = CHARSET):
         self.items = list(items)
-        self.height, self.max_width, self.charset = height, max_width, charset
+        self.height, self.charset = height, charset
 
     @classmethod
-    def rendered(cls, n: int, seed: int, fonts=None, max_len: int = 20, **kw) -> "TextLineDataset":
+    def rendered(cls, n: int, seed: int, fonts=None, max_len: int = 20, config=None, **kw) -> "TextLineDataset":
         """``n`` seeded synthetic lines (default fonts: the seen set)."""
         from workbench.crnn._render import SEEN_FONTS, render_samples
 
-        samples = render_samples(n, seed, fonts or SEEN_FONTS, max_len=max_len)
+        samples = render_samples(n, seed, fonts or SEEN_FONTS, max_len=max_len, config=config)
         return cls([(img, text) for img, text, _ in samples], **kw)
 
     @classmethod
@@ -157,7 +152,7 @@ class TextLineDataset(torch.utils.data.Dataset):
         return len(self.items)
 
     def __add__(self, other):
-        return TextLineDataset(self.items + list(other.items), self.height, self.max_width, self.charset)
+        return TextLineDataset(self.items + list(other.items), self.height, self.charset)
 
     def __getitem__(self, i):
         image, label = self.items[i]
@@ -166,10 +161,7 @@ class TextLineDataset(torch.utils.data.Dataset):
             source = str(image)
             with Image.open(image) as im:
                 image = im.convert("L")
-        gray = normalize_polarity(to_grayscale(image))
-        resized, _ = resize_image(gray, self.height, None)
-        if resized.shape[1] > self.max_width:
-            resized, _ = resize_image(gray, self.height, self.max_width)
+        resized = prepare_line(image, self.height)  # the Recognizer's own preprocessing, never squashed
         target = torch.from_numpy(label_to_array(label, self.charset, source=source))
         return torch.from_numpy(resized.astype(np.float32) / 255.0)[None], target, label
 

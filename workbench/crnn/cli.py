@@ -10,7 +10,8 @@ def _cmd_train(args) -> int:
     for flag, value in (("--model", args.model), ("--steps", args.max_steps), ("--max-minutes", args.max_minutes),
                         ("--batch-size", args.batch_size), ("--lr", args.lr), ("--eval-every", args.eval_every),
                         ("--val-size", args.val_size), ("--seed", args.seed), ("--threads", args.threads),
-                        ("--device", args.device), ("--ship", args.ship)):
+                        ("--device", args.device), ("--ship", args.ship), ("--init", args.init),
+                        ("--font-set", args.font_set)):
         if value is not None:
             argv += [flag, str(value)]
     if args.resume:
@@ -18,22 +19,64 @@ def _cmd_train(args) -> int:
     return train.main(argv)
 
 
+def _open_image(path):
+    """A file as an RGB PIL image, or a one-line UserError naming the file and the fix."""
+    from pathlib import Path
+
+    from PIL import Image, UnidentifiedImageError
+
+    from workbench.errors import UserError
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"image: no file at {path}; check the path (one image file per argument)")
+    try:
+        with Image.open(p) as im:
+            return im.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise UserError(f"image: {path} is not an image Pillow can read ({type(err).__name__}); pass a PNG, "
+                        "JPEG, TIFF or BMP file") from None
+
+
+def _read_lexicon(path) -> list[str]:
+    from workbench.errors import UserError
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            words = [w.strip() for w in fh if w.strip()]
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"--lexicon: cannot read {path} ({type(err).__name__}); pass a UTF-8 text file, "
+                        "one word per line") from None
+    if not words:
+        raise UserError(f"--lexicon: {path} holds no words; pass a text file with one word per line")
+    return words
+
+
 def _cmd_recognize(args) -> int:
-    from PIL import Image
+    import sys
 
+    from workbench.crnn._data import to_grayscale
+    from workbench.crnn._page import segment_lines
     from workbench.crnn.recognizer import Recognizer
+    from workbench.errors import UserError
 
+    if args.beam_width is not None and args.beam_width < 1:
+        raise UserError(f"--beam-width: expected a positive width, got {args.beam_width}")
+    images = [_open_image(path) for path in args.images]  # every file checked before the model loads
     rec = Recognizer.load(args.model)
-    images = []
-    for path in args.images:
-        with Image.open(path) as im:
-            images.append(im.convert("RGB"))
-    lexicon = None
-    if args.lexicon:
-        with open(args.lexicon, encoding="utf-8") as fh:
-            lexicon = [w.strip() for w in fh if w.strip()]
-    for path, text in zip(args.images, rec.recognize(images, lexicon=lexicon, beam_width=args.beam_width)):
-        print(f"{path}\t{text}")
+    lexicon = _read_lexicon(args.lexicon) if args.lexicon else None
+    kw = dict(lexicon=lexicon, beam_width=args.beam_width)
+    for path, image in zip(args.images, images):
+        boxes, _ = segment_lines(to_grayscale(image))
+        if args.mode == "line":
+            if len(boxes) > 1:
+                print(f"warning: {path} looks like {len(boxes)} text lines but --mode line reads it as one; "
+                      "drop --mode line to read it line by line", file=sys.stderr)
+            lines = rec.read_lines([image], **kw)
+        else:
+            lines = rec.read_page(image, **kw)
+        for line in lines:
+            print(f"{path}\t{line.text}" + (f"\t{line.confidence:.3f}" if args.confidence else ""))
     return 0
 
 
@@ -43,15 +86,18 @@ def add_train_arguments(p) -> None:
     p.add_argument("--out", required=True, help="output folder (checkpoints, history, report)")
     p.add_argument("--model", help="model config name (tiny, small, paper)")
     p.add_argument("--steps", type=int, dest="max_steps", help="maximum optimizer steps")
-    p.add_argument("--max-minutes", type=float, help="wall-clock budget; stops cleanly and reports")
+    p.add_argument("--max-minutes", type=float,
+                   help="wall-clock budget: stops early (resumable); never changes the step schedule")
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float, help="peak learning rate of the one-cycle schedule")
+    p.add_argument("--lr", type=float, help="peak learning rate of the step-based one-cycle schedule")
     p.add_argument("--eval-every", type=int, help="validate (and checkpoint) every N steps")
     p.add_argument("--val-size", type=int, help="lines per validation set (seen and unseen fonts)")
     p.add_argument("--seed", type=int)
     p.add_argument("--threads", type=int, help="torch CPU threads (default 1: the machine is shared)")
     p.add_argument("--device", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--init", help="warm start: copy matching weights from this checkpoint")
+    p.add_argument("--font-set", choices=("matplotlib", "debian"), help="font families to train on")
     p.add_argument("--ship", help="also copy best.pt and the training report into this folder")
 
 
@@ -62,9 +108,13 @@ def register(subparsers) -> None:
     t = sub.add_parser("train", help="train a CRNN on synthetic lines (same flags as python -m workbench.crnn.train)")
     add_train_arguments(t)
     t.set_defaults(func=_cmd_train)
-    r = sub.add_parser("recognize", help="transcribe line images with a checkpoint (default: the shipped model)")
-    r.add_argument("images", nargs="+", help="image files, one text line each")
-    r.add_argument("--model", default=None, help="checkpoint path (default: datasets/models/crnn_small.pt)")
-    r.add_argument("--lexicon", help="text file, one word per line, for lexicon-based decoding")
+    r = sub.add_parser("recognize", help="transcribe images of text lines or paragraphs (one output line per text line)")
+    r.add_argument("images", nargs="+", help="image files: single lines, paragraphs or pages")
+    r.add_argument("--model", default=None, help="checkpoint path (default: datasets/models/crnn_printed.pt)")
+    r.add_argument("--mode", choices=("page", "line"), default="page",
+                   help="page (default): find the text lines first; line: read each image as one line "
+                        "(warns when an image looks multi-line)")
+    r.add_argument("--confidence", action="store_true", help="add a third column: P(line exactly right)")
+    r.add_argument("--lexicon", help="text file, one word per line: lexicon-based decoding, word by word")
     r.add_argument("--beam-width", type=int, help="prefix beam search width (default: best path)")
     r.set_defaults(func=_cmd_recognize)

@@ -1,132 +1,235 @@
-"""``Recognizer``: a trained CRNN behind one call, from images of any size to strings."""
+"""``Recognizer``: a trained CRNN behind one call, from line images or whole pages to text with confidence."""
 
 from __future__ import annotations
 
-import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from workbench.crnn._data import normalize_polarity, resize_image, to_grayscale
+from workbench.crnn._preprocess import prepare_line
 from workbench.crnn.model import CRNN, CRNNConfig
 
-#: The checkpoint committed with the repository (trained by ``python -m workbench.crnn.train``).
-SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "datasets" / "models" / "crnn_small.pt"
+_MODELS = Path(__file__).resolve().parents[2] / "datasets" / "models"
+#: The checkpoint committed with the repository: the printed-line model of issue 13 (see its README).
+SHIPPED_MODEL = _MODELS / "crnn_printed.pt"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One recognized text line: its text, its box ``(x0, y0, x1, y1)`` in the input image, and the
+    calibrated probability that ``text`` is exactly right (see ``Recognizer.confidence``)."""
+
+    text: str
+    box: tuple[int, int, int, int]
+    confidence: float
 
 
 class Recognizer:
-    """Text-line recognizer: resize, batch, run the CRNN, decode with ``workbench.ctc``.
+    """Text-line recognizer: preprocess (one path shared with training), batch by width, run the CRNN,
+    decode with ``workbench.ctc``.
 
-    Build one with :meth:`load` (the shipped model by default) or from a model in memory.
+    Build one with :meth:`load` (the shipped model by default) or from a model in memory. Lines of any
+    length keep their aspect ratio at height 32; nothing is squashed.
     """
 
-    def __init__(self, model: CRNN, max_width: int = 192, device=None, metrics: dict | None = None):
+    def __init__(self, model: CRNN, device=None, metrics: dict | None = None, calibration: dict | None = None,
+                 batch_size: int = 32, max_width: int | None = None):
         if not isinstance(model, CRNN):
             raise TypeError(f"model: expected a workbench.crnn.CRNN, got {type(model).__name__}")
         self.device = torch.device(device) if device else next(model.parameters()).device
         self.model = model.to(self.device).eval()
         self.charset = model.config.charset
-        self.max_width = max_width
         self.metrics = metrics or {}
+        self.calibration = calibration
+        self.batch_size = batch_size
+        del max_width  # accepted for old callers; lines are never squashed to a maximum width any more
 
     @classmethod
     def load(cls, path=None, device=None) -> "Recognizer":
         """Load a checkpoint written by the training loop; ``None`` loads the shipped model."""
+        from workbench.errors import UserError
+
         path = Path(path) if path is not None else SHIPPED_MODEL
         if not path.exists():
-            hint = ("train one with `python -m workbench.crnn.train --profile full --out DIR --ship "
-                    "datasets/models`" if path == SHIPPED_MODEL else "check the path")
-            raise FileNotFoundError(f"path: no checkpoint at {path}; {hint}")
-        # weights_only: a checkpoint is tensors and plain containers, so no pickled code gets run.
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        for key in ("state_dict", "model_config", "charset"):
-            if key not in state:
-                raise ValueError(f"path: {path} is not a CRNN checkpoint (missing {key!r})")
+            hint = ("train one with `python -m workbench.crnn.train --profile full --out DIR` (see "
+                    "datasets/models/README.md)" if path == SHIPPED_MODEL else "pass an existing .pt checkpoint")
+            raise UserError(f"--model: no checkpoint at {path}; {hint}")
+        try:
+            # weights_only: a checkpoint is tensors and plain containers, so no pickled code gets run.
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # not a torch file at all
+            raise UserError(f"--model: {path} is not a CRNN checkpoint ({type(err).__name__}); pass a .pt "
+                            "file written by `workbench crnn train`") from None
+        if not isinstance(state, dict) or any(k not in state for k in ("state_dict", "model_config", "charset")):
+            raise UserError(f"--model: {path} is not a CRNN checkpoint (missing 'state_dict', 'model_config' "
+                            "or 'charset'); pass a .pt file written by `workbench crnn train`")
         config = CRNNConfig.from_dict(state["model_config"])
         if config.charset != state["charset"]:
-            raise ValueError(f"path: {path} stores two different charsets; the checkpoint is corrupt")
+            raise UserError(f"--model: {path} stores two different charsets; the checkpoint is corrupt")
         model = CRNN(config)
         model.load_state_dict(state["state_dict"])
-        max_width = int(state.get("train_config", {}).get("max_width", 192))
-        return cls(model, max_width=max_width, device=device, metrics=state.get("metrics"))
+        return cls(model, device=device, metrics=state.get("metrics"), calibration=state.get("calibration"))
+
+    # -- preprocessing and the network ------------------------------------------------------------------
+    def prepare(self, images) -> list[np.ndarray]:
+        """Images -> uint8 (32, w) lines: grayscale, dark on light, cropped to ink, aspect ratio kept."""
+        out = []
+        for k, image in enumerate(_as_list(images)):
+            try:
+                out.append(prepare_line(image, self.model.config.height))
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"images[{k}]: {err}") from None
+        if not out:
+            raise ValueError("images: expected at least one image")
+        return out
 
     def preprocess(self, images) -> tuple[torch.Tensor, list[int]]:
-        """Images -> a padded (N, 1, 32, W) batch in [0, 1] (text dark) and each line's content width."""
-        return self._batch(_grayscale_list(images))
+        """Images -> one padded (N, 1, 32, W) batch in [0, 1] (text dark) and each line's content width."""
+        return self._batch(self.prepare(images))
 
-    def _batch(self, grays: list[np.ndarray]) -> tuple[torch.Tensor, list[int]]:
-        arrays, widths = [], []
-        for gray in grays:
-            resized, width = resize_image(gray, 32, None)
-            if width > self.max_width:
-                resized, width = resize_image(gray, 32, self.max_width)
-            arrays.append(resized)
-            widths.append(width)
-        if not arrays:
-            raise ValueError("images: expected at least one image")
+    def _batch(self, lines: list[np.ndarray]) -> tuple[torch.Tensor, list[int]]:
+        widths = [arr.shape[1] for arr in lines]
         batch_width = max(8, int(np.ceil(max(widths) / 4) * 4))
-        batch = np.empty((len(arrays), 1, 32, batch_width), np.float32)
-        for k, arr in enumerate(arrays):
-            batch[k, 0] = float(np.median(arr[:, -1]))
+        batch = np.empty((len(lines), 1, lines[0].shape[0], batch_width), np.float32)
+        for k, arr in enumerate(lines):
+            batch[k, 0] = float(np.median(arr[:, -1]))  # pad with the line's own background
             batch[k, 0, :, : arr.shape[1]] = arr
         return torch.from_numpy(batch / 255.0), widths
 
     @torch.no_grad()
-    def log_probs(self, images, batch_size: int = 64) -> list[np.ndarray]:
+    def log_probs(self, images, batch_size: int | None = None) -> list[np.ndarray]:
         """Per-line (T_i, C) log-probabilities over the frames covering each line's content."""
-        images = _grayscale_list(images)
-        # Lines of similar width share a batch so little compute goes to padding.
-        order = sorted(range(len(images)), key=lambda i: images[i].shape[1] / images[i].shape[0])
+        lines = self.prepare(images)
+        batch_size = batch_size or self.batch_size
+        # Width buckets: lines sorted by width share a batch, so little compute goes to padding.
+        order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1])
         results: dict[int, np.ndarray] = {}
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            batch, widths = self._batch([images[i] for i in idx])
-            lp = self.model(batch.to(self.device)).cpu().numpy()  # (T, N, C)
+            batch, widths = self._batch([lines[i] for i in idx])
+            lp = self.model(batch.to(self.device)).float().cpu().numpy()  # (T, N, C)
             for j, i in enumerate(idx):
                 frames = min(lp.shape[0], max(1, (widths[j] + 3) // 4))
                 results[i] = lp[:frames, j]
-        return [results[i] for i in range(len(images))]
+        return [results[i] for i in range(len(lines))]
+
+    # -- confidence ---------------------------------------------------------------------------------------
+    @staticmethod
+    def raw_confidence(log_probs: np.ndarray) -> float:
+        """The least certain frame's top probability, min_t max_c p(c | t).
+
+        A line is exactly right only if every frame's decision is; one frame torn between a character and
+        the blank (a possible deletion or insertion) or between two characters makes the line doubtful.
+        """
+        return float(np.exp(np.asarray(log_probs).max(1).min()))
+
+    def confidence(self, log_probs: np.ndarray) -> float:
+        """Calibrated P(line exactly right): the raw score through the isotonic map fitted on held-out
+        fonts (``calibrate.py``), stored in the checkpoint; the raw score when the model has none."""
+        raw = self.raw_confidence(log_probs)
+        cal = self.calibration
+        if not cal:
+            return raw
+        return float(np.interp(raw, cal["x"], cal["y"]))
+
+    # -- decoding -------------------------------------------------------------------------------------------
+    def read_lines(self, images, lexicon=None, beam_width: int | None = None, max_distance: int = 2) -> list[Line]:
+        """Transcribe single-line images; each ``Line`` has the image's full box and a confidence."""
+        from workbench.ctc import BKTree
+
+        images = _as_list(images)
+        if beam_width is not None and (isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1):
+            raise ValueError(f"beam_width: expected a positive int or None, got {beam_width!r}")
+        tree = None
+        if lexicon is not None:
+            words = list(lexicon)
+            if not words:
+                raise ValueError("lexicon: expected a non-empty list of words, or None for lexicon-free")
+            tree = BKTree(_case_variants(words))
+        out = []
+        for image, lp in zip(images, self.log_probs(images)):
+            h, w = _shape(image)
+            text = self._decode(lp, tree, beam_width, max_distance)
+            out.append(Line(text, (0, 0, w, h), self.confidence(lp)))
+        return out
 
     def recognize(self, images, lexicon=None, beam_width: int | None = None, max_distance: int = 2) -> list[str]:
         """Transcribe text-line images (PIL images or uint8 arrays, any size, gray or RGB, either polarity).
 
         Decoding: best path by default; ``beam_width`` -> prefix beam search; ``lexicon`` (a list of
-        words) -> the CRNN paper's lexicon-based transcription (BK-tree candidates within
-        ``max_distance`` of the lexicon-free result, ranked by p(l|y)).
+        words) -> the CRNN paper's lexicon-based transcription applied word by word (see
+        :meth:`_lexicon_words`).
         """
-        from workbench.ctc import BKTree, LexiconFallbackWarning, best_path_decode, lexicon_decode
-        from workbench.ctc import prefix_beam_search
+        return [line.text for line in self.read_lines(images, lexicon, beam_width, max_distance)]
 
-        if beam_width is not None and (isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1):
-            raise ValueError(f"beam_width: expected a positive int or None, got {beam_width!r}")
-        tree = None
-        if lexicon is not None:
-            tree = lexicon if isinstance(lexicon, BKTree) else BKTree(list(lexicon))
-            if len(tree) == 0:
-                raise ValueError("lexicon: expected a non-empty list of words, or None for lexicon-free")
-        texts, fallbacks = [], 0
-        for lp in self.log_probs(images):
-            if tree is not None:
-                # One summary warning instead of one per line (see below).
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", LexiconFallbackWarning)
-                    result = lexicon_decode(lp, tree, self.charset, max_distance=max_distance)
-                fallbacks += result.fell_back
-                texts.append(result.word)
-            elif beam_width is not None:
-                labels, _ = prefix_beam_search(lp, beam_width=beam_width)[0]
-                texts.append(self._text(labels))
+    def read_page(self, image, lexicon=None, beam_width: int | None = None, max_distance: int = 2,
+                  deskew: bool = True) -> list[Line]:
+        """Segment a page (or a paragraph, or one line) into text lines and recognize each, top to bottom.
+
+        Lines are found with the projection profile after deskewing (``workbench.crnn._page``); each
+        ``Line.box`` is in the input image's coordinates.
+        """
+        from workbench.crnn._data import to_grayscale
+        from workbench.crnn._page import segment_lines
+
+        gray = to_grayscale(image)
+        boxes, _ = segment_lines(gray, deskew=deskew)
+        if not boxes:
+            return []
+        lines = self.read_lines([b.image for b in boxes], lexicon, beam_width, max_distance)
+        return [Line(line.text, b.box, line.confidence) for line, b in zip(lines, boxes)]
+
+    def _decode(self, lp, tree, beam_width, max_distance) -> str:
+        from workbench.ctc import best_path_decode, prefix_beam_search
+
+        if tree is not None:
+            return self._lexicon_words(lp, tree, max_distance)
+        if beam_width is not None:
+            labels, _ = prefix_beam_search(lp, beam_width=beam_width)[0]
+            return self._text(labels)
+        return self._text(best_path_decode(lp))
+
+    def _lexicon_words(self, lp: np.ndarray, tree, max_distance: int) -> str:
+        """Lexicon-based transcription word by word (the paper's sec. 2.3.3, applied to each word).
+
+        The best path splits the frames at the spaces and the punctuation around words; each word's frames
+        are decoded against the BK-tree (candidates within ``max_distance`` edits of that word's
+        lexicon-free reading, ranked by p(word | frames)). A word with no candidate that close (a number,
+        a name) keeps its lexicon-free reading instead of being forced onto some lexicon word.
+        """
+        from workbench.ctc import lexicon_decode
+
+        path = lp.argmax(1)
+        # Characters of the best path with the frame range each one owns (repeats merged, blanks skipped).
+        chars: list[tuple[str, int, int]] = []
+        prev = 0
+        for t, k in enumerate(path):
+            if k != 0 and k != prev:
+                chars.append((self.charset[k - 1], t, t + 1))
+            elif k != 0 and chars:
+                chars[-1] = (chars[-1][0], chars[-1][1], t + 1)
+            prev = k
+        pieces, i = [], 0
+        while i < len(chars):
+            if not chars[i][0].isalpha():
+                pieces.append(chars[i][0])
+                i += 1
+                continue
+            j = i
+            while j < len(chars) and chars[j][0].isalpha():
+                j += 1
+            word = "".join(c for c, _, _ in chars[i:j])
+            # The word's frames: from just after the previous character to just before the next one.
+            lo = chars[i - 1][2] if i > 0 else 0
+            hi = chars[j][1] if j < len(chars) else len(path)
+            if tree.search(word, max_distance):
+                pieces.append(lexicon_decode(lp[lo:hi], tree, self.charset, max_distance=max_distance).word)
             else:
-                texts.append(self._text(best_path_decode(lp)))
-        if fallbacks:
-            warnings.warn(
-                f"lexicon: {fallbacks} of {len(texts)} lines had no word within {max_distance} edits of "
-                "the lexicon-free result; the whole lexicon was scored for them",
-                LexiconFallbackWarning,
-                stacklevel=2,
-            )
-        return texts
+                pieces.append(word)
+            i = j
+        return "".join(pieces)
 
     def _text(self, labels) -> str:
         return "".join(self.charset[int(i) - 1] for i in labels)
@@ -136,18 +239,29 @@ class Recognizer:
         return f"Recognizer(channels={cfg.channels}, hidden={cfg.hidden}, classes={cfg.num_classes}, device={self.device})"
 
 
-def _grayscale_list(images) -> list[np.ndarray]:
-    """One image or a sequence of them -> dark-on-light uint8 arrays; errors name the bad item."""
+def _case_variants(words) -> list[str]:
+    """A lexicon of lower-case words also matches ``Hello`` and ``HELLO`` (case as printed is kept)."""
+    out = {}
+    for w in words:
+        for v in (w, w[:1].upper() + w[1:], w.upper()):
+            out.setdefault(v, None)
+    return list(out)
+
+
+def _shape(image) -> tuple[int, int]:
+    if hasattr(image, "size") and not isinstance(image, np.ndarray):
+        return image.size[1], image.size[0]
+    return int(image.shape[0]), int(image.shape[1])
+
+
+def _as_list(images) -> list:
+    """One image or a sequence of them -> a list; errors name the bad input."""
     if isinstance(images, np.ndarray) or hasattr(images, "convert"):
-        images = [images]
+        return [images]
     if isinstance(images, (str, bytes)) or not hasattr(images, "__iter__"):
         raise TypeError(f"images: expected a PIL image, a uint8 array or a list of them, got {type(images).__name__}")
-    out = []
+    images = list(images)
     for k, image in enumerate(images):
-        try:
-            out.append(normalize_polarity(to_grayscale(image)))
-        except (TypeError, ValueError) as err:
-            raise type(err)(f"images[{k}]: {err}") from None
-    if not out:
-        raise ValueError("images: expected at least one image")
-    return out
+        if not (isinstance(image, np.ndarray) or hasattr(image, "convert")):
+            raise TypeError(f"images[{k}]: expected a PIL.Image or numpy array, got {type(image).__name__}")
+    return images
