@@ -80,20 +80,37 @@ def _cmd_recognize(args) -> int:
     return 0
 
 
+def _positive(kind):
+    """An argparse type: a number > 0 of ``kind``, refused in one line naming the value otherwise."""
+    import argparse
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__} > 0, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
 def add_train_arguments(p) -> None:
     """The training flags (kept here, free of torch imports, so ``workbench --help`` stays fast)."""
     p.add_argument("--profile", choices=("quick", "full"), default="quick", help="preset configuration")
     p.add_argument("--out", required=True, help="output folder (checkpoints, history, report)")
     p.add_argument("--model", help="model config name (tiny, small, paper)")
-    p.add_argument("--steps", type=int, dest="max_steps", help="maximum optimizer steps")
-    p.add_argument("--max-minutes", type=float,
+    p.add_argument("--steps", type=_positive(int), dest="max_steps", help="maximum optimizer steps")
+    p.add_argument("--max-minutes", type=_positive(float),
                    help="wall-clock budget: stops early (resumable); never changes the step schedule")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float, help="peak learning rate of the step-based one-cycle schedule")
-    p.add_argument("--eval-every", type=int, help="validate (and checkpoint) every N steps")
-    p.add_argument("--val-size", type=int, help="lines per validation set (seen and unseen fonts)")
+    p.add_argument("--batch-size", type=_positive(int))
+    p.add_argument("--lr", type=_positive(float), help="peak learning rate of the step-based one-cycle schedule")
+    p.add_argument("--eval-every", type=_positive(int), help="validate (and checkpoint) every N steps")
+    p.add_argument("--val-size", type=_positive(int), help="lines per validation set (seen and unseen fonts)")
     p.add_argument("--seed", type=int)
-    p.add_argument("--threads", type=int, help="torch CPU threads (default 1: the machine is shared)")
+    p.add_argument("--threads", type=_positive(int), help="torch CPU threads (default 1: the machine is shared)")
     p.add_argument("--device", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--init", help="warm start: copy matching weights from this checkpoint")
