@@ -4,7 +4,7 @@ The public names load on first use: most of them need torch, and ``workbench --h
 package to find ``workbench.crnn.cli``) should not pay for it.
 """
 
-from importlib import import_module
+from workbench._lazy import lazy_exports
 
 _EXPORTS = {
     "workbench.crnn._charset": ("BLANK", "CHARSET", "array_to_label", "escape_label", "label_to_array", "unescape_label"),
@@ -18,18 +18,4 @@ _EXPORTS = {
     "workbench.crnn._fonts": ("HELDOUT_FAMILIES", "heldout_fonts", "train_fonts"),
     "workbench.crnn._page": ("segment_lines",),
 }  # fmt: skip
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name):
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'workbench.crnn' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_WHERE))
+__all__, __getattr__, __dir__ = lazy_exports("workbench.crnn", _EXPORTS, globals())

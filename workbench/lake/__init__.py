@@ -9,7 +9,7 @@ The public names load on first use, so ``workbench --help`` (which imports this 
 >>> lake = FeatureLake.open("/tmp/lake")                        # doctest: +SKIP
 """
 
-from importlib import import_module
+from workbench._lazy import lazy_exports
 
 _EXPORTS = {
     "workbench.lake._keys": ("WINDOWS", "EventKey"),
@@ -23,15 +23,6 @@ _EXPORTS = {
     "workbench.lake.pipeline": ("Pipeline", "Process", "ProcessError"),
     "workbench.lake.knowledge": ("KnowledgeRepository",),
 }  # fmt: skip
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name):
-    module = _WHERE.get(name)
-    if module is None:
-        # submodules (workbench.lake.demo, .plot, .cli) load through the import system
-        raise AttributeError(f"module 'workbench.lake' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
+# Submodules (workbench.lake.demo, .plot, .cli) load through the import system, not through __getattr__.
+__all__, __getattr__, _dir = lazy_exports("workbench.lake", _EXPORTS, globals())
+del _dir
