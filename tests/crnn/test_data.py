@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from workbench.crnn._render import font_path
 from workbench.crnn import (
     CHARSET,
     SEEN_FONTS,
@@ -81,6 +82,25 @@ def test_render_is_seeded_and_dark_on_light():
     assert np.median(clean) > 200 and clean.min() < 60  # light background, dark ink
     with pytest.raises(ValueError, match="font"):
         render_line("x", "Comic Sans")
+
+
+def test_oldstyle_figures_rendered_on_faces_that_have_them():
+    """Training sees hanging figures (EB Garamond's default) through the ``onum`` feature of training faces."""
+    from workbench.crnn._fonts import train_fonts
+    from workbench.crnn._render import RenderConfig, has_oldstyle_figures
+
+    assert not has_oldstyle_figures(font_path("DejaVuSans"))  # lining figures only
+    faces = [f for f in train_fonts() if "pagella-regular" in f.lower() or "libertinus" in f.lower()]
+    if not faces or not has_oldstyle_figures(faces[0]):
+        pytest.skip("no training face with old-style figures installed (make setup-train installs fonts-texgyre)")
+    on, off = RenderConfig(oldstyle_p=1.0, strength=1.0), RenderConfig(oldstyle_p=0.0, strength=1.0)
+    a = render_line("2024 1789", faces[0], np.random.default_rng(3), on)
+    b = render_line("2024 1789", faces[0], np.random.default_rng(3), off)
+    assert a.shape != b.shape or not np.array_equal(a, b)
+    # A line without digits draws the same with either setting: the figures are the only change.
+    a = render_line("Garamond", faces[0], np.random.default_rng(3), on)
+    b = render_line("Garamond", faces[0], np.random.default_rng(3), off)
+    assert np.array_equal(a, b)
 
 
 def test_resize_pads_narrow_and_squeezes_wide():

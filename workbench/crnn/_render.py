@@ -52,6 +52,28 @@ def _font(name: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(font_path(name), size)
 
 
+@functools.lru_cache(maxsize=1024)
+def has_oldstyle_figures(path: str) -> bool:
+    """Whether a font file offers old-style figures (the OpenType ``onum`` feature).
+
+    Faces such as EB Garamond draw hanging figures by default; training on the ``onum`` figures of the
+    training faces that have them teaches their shapes without training on a held-out design.
+    """
+    from PIL import features
+
+    if not features.check("raqm"):  # Pillow applies OpenType features through libraqm only
+        return False
+    try:
+        from fontTools.ttLib import TTFont
+
+        font = TTFont(path, fontNumber=0, lazy=True)
+        gsub = font["GSUB"].table if "GSUB" in font else None
+        records = gsub.FeatureList.FeatureRecord if gsub is not None and gsub.FeatureList else []
+        return any(r.FeatureTag == "onum" for r in records)
+    except Exception:  # an unreadable table only means no old-style figures for this face
+        return False
+
+
 @dataclass(frozen=True)
 class RenderConfig:
     """Probabilities and ranges of every augmentation; every draw comes from the caller's seeded generator.
@@ -74,6 +96,7 @@ class RenderConfig:
     low_contrast_p: float = 0.2
     invert_p: float = 0.1
     jpeg_p: float = 0.25
+    oldstyle_p: float = 0.35  # old-style (hanging) figures, on faces that have them (OpenType ``onum``)
     strength: float = 1.0
     # Old name of the rotation range, kept for callers of the first release.
     skew_deg: float | None = None
@@ -86,12 +109,15 @@ def _p(rng, p, cfg) -> bool:
 def _draw_text(text, face, size, rng, cfg, augment):
     """Ink (255) on black, exactly as wide as the glyphs plus the margins; letter spacing on request."""
     spacing = float(rng.uniform(-0.04, 0.35)) * size if augment and _p(rng, cfg.spacing_p, cfg) else 0.0
-    _, top, _, bottom = face.getbbox("Ahgy|" + text)  # ascender-to-descender extent of this face
+    oldstyle = (augment and any(c.isdigit() for c in text) and has_oldstyle_figures(face.path)
+                and _p(rng, cfg.oldstyle_p, cfg))
+    kw = {"features": ["onum"]} if oldstyle else {}
+    _, top, _, bottom = face.getbbox("Ahgy|" + text, **kw)  # ascender-to-descender extent of this face
     if spacing:
-        advances = [face.getlength(c) + spacing for c in text]
+        advances = [face.getlength(c, **kw) + spacing for c in text]
         width = int(np.ceil(sum(advances) - spacing)) + size
     else:
-        left, _, right, _ = face.getbbox(text)
+        left, _, right, _ = face.getbbox(text, **kw)
         width = right - left + size
     pad = size  # room for italics' overhang and the later crop
     canvas = Image.new("L", (max(1, width) + 2 * pad, bottom - top + 2 * pad), 0)
@@ -99,11 +125,11 @@ def _draw_text(text, face, size, rng, cfg, augment):
     if spacing:
         x = float(pad)
         for c, adv in zip(text, advances):
-            draw.text((x, pad - top), c, font=face, fill=255)
+            draw.text((x, pad - top), c, font=face, fill=255, **kw)
             x += adv
     else:
-        left = face.getbbox(text)[0]
-        draw.text((pad - left, pad - top), text, font=face, fill=255)
+        left = face.getbbox(text, **kw)[0]
+        draw.text((pad - left, pad - top), text, font=face, fill=255, **kw)
     return canvas
 
 
