@@ -19,8 +19,10 @@ unit that differs from what a function or an already registered feature expects 
 features ``/<domain>/feature/<entity>/<column>`` written to the leaf's window; :meth:`BoundPipeline.run`
 then calls the lake's ``run_pending`` so registered functions reading those features follow.
 
-Not covered yet: incremental runs from the delta log (each run evaluates its sources in full; the lake's
-writes are idempotent, so a re-run changes only what changed) and dask execution of processes.
+Runs are incremental (see :mod:`workbench.lake._pipeline_run`): a reduce reading another reduce reads
+that stage's cells back from the lake for just the windows the delta log says changed, so a second run
+after a small append recomputes only the affected windows; with a ``dask.distributed`` client on the lake,
+processes run as tasks on its workers.
 """
 
 from __future__ import annotations
@@ -280,58 +282,4 @@ class Pipeline:
         return f"Pipeline({self.name!r}, {list(self.processes)}, domain={self.domain!r})"
 
 
-@dataclass
-class PipelineRun:
-    """What a run produced: every process's frame, the features written per leaf and the cascade's report."""
-
-    frames: dict
-    features: dict  # leaf -> {column: feature}
-    writes: dict  # leaf -> WriteReport
-    pending: object  # RunReport of lake.run_pending()
-
-
-class BoundPipeline:
-    """A pipeline attached to a lake and its knowledge repository (made by ``FeatureLake.pipeline``)."""
-
-    def __init__(self, pipeline: Pipeline, lake):
-        self.pipeline, self.lake = pipeline, lake
-        pipeline.validate(lake, self.knowledge)
-
-    @property
-    def knowledge(self):
-        """The lake's knowledge repository, read afresh so a run sees every fact recorded before it."""
-        return self.lake.knowledge
-
-    def validate(self):
-        return self.pipeline.validate(self.lake, self.knowledge)
-
-    def evaluate(self, **sources) -> dict[str, pl.DataFrame]:
-        return self.pipeline.evaluate(sources, lake=self.lake, knowledge=self.knowledge)
-
-    def run(self, **sources) -> PipelineRun:
-        """Evaluate, register each leaf's outputs as features, write them (one atomic write per leaf) and let
-        the lake's ``run_pending`` call the registered functions that read them."""
-        knowledge = self.knowledge
-        checked = self.pipeline.validate(self.lake, knowledge)
-        frames = self.pipeline.evaluate(sources, lake=self.lake, knowledge=knowledge)
-        features, writes = {}, {}
-        for leaf in self.pipeline.leaves():
-            c = checked[leaf]
-            names = self.pipeline.feature_names(leaf, c)
-            for col, feat in names.items():
-                self.lake.register_feature(feat, polars_to_lake_dtype(c.frame.schema[col]), c.units.get(col),
-                                           description=f"pipeline process {leaf!r}")
-            entities = [k for k in c.keys if k != "time"]
-            out = frames[leaf].select(*entities, "time", *[pl.col(col).alias(f) for col, f in names.items()])
-            writes[leaf] = self.lake.write(out, window=c.window, entities=entities)
-            features[leaf] = names
-        from workbench.lake.lineage import record_pipeline
-
-        record_pipeline(self.lake, self.pipeline, features)
-        return PipelineRun(frames, features, writes, self.lake.run_pending())
-
-    def __str__(self) -> str:
-        return self.pipeline.describe(self.lake, self.knowledge)
-
-    def __repr__(self) -> str:
-        return f"BoundPipeline({self.pipeline!r}, lake={self.lake.url!r})"
+from workbench.lake._pipeline_run import BoundPipeline, PipelineRun  # noqa: E402 - they build on Pipeline
