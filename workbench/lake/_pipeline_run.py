@@ -214,9 +214,11 @@ class BoundPipeline:
             result.computed[name] = frames[name].height
             if name in stored:
                 c, names = checked[name], stored[name]
+                registered = lake.registry.features
                 for col, feat in names.items():
-                    lake.register_feature(feat, polars_to_lake_dtype(c.frame.schema[col]), c.units.get(col),
-                                          description=f"pipeline {pipe.name!r} process {name!r}")
+                    if feat not in registered:  # validation checked dtype and unit of those already there
+                        lake.register_feature(feat, polars_to_lake_dtype(c.frame.schema[col]), c.units.get(col),
+                                              description=f"pipeline {pipe.name!r} process {name!r}")
                 entities = [k for k in c.keys if k != "time"]
                 out = frames[name].select(*entities, "time", *[pl.col(col).alias(f) for col, f in names.items()])
                 writes[name] = lake.write(out, window=c.window, entities=entities)
