@@ -185,12 +185,17 @@ class BoundPipeline:
         frame = frame.rename({f: c for c, f in names.items()}).select(s.frame.columns)
         return frame.cast(dict(s.frame.schema), strict=False), targets.height
 
-    def run(self, *, cascade: bool = True, **sources) -> PipelineRun:
+    def run(self, *, cascade: bool = True, knowledge_version: int | None = None, **sources) -> PipelineRun:
         """Run on the lake (see the module docstring): evaluate, register and write each stored process's
         outputs (one atomic write each), recompute incremental roll-ups from the lake, then, with
-        ``cascade``, let ``run_pending`` call the registered functions that read what changed."""
+        ``cascade``, let ``run_pending`` call the registered functions that read what changed.
+
+        ``enrich`` reads the knowledge repository as one snapshot taken when the run starts (a fact
+        recorded meanwhile waits for the next run); ``knowledge_version`` (a lake commit id) reads it as
+        it stood at that commit instead, to reproduce an earlier run's attributes exactly."""
         pipe, lake = self.pipeline, self.lake
         knowledge = self.knowledge
+        knowledge = knowledge.snapshot(version=knowledge_version if knowledge_version is not None else lake.version)
         checked = pipe.validate(lake, knowledge)
         stored = self.stored(checked)
         frames, features, writes, changed = {}, {}, {}, {}

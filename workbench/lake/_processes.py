@@ -104,14 +104,11 @@ def enrich(frames, p, ctx):
     _need(frame, [p["entity"], "time"], where)
     if kr is None:
         raise ProcessError(f"{where}: enrich needs a knowledge repository; run the pipeline on a lake or pass knowledge=")
-    out = frame.with_row_index("__row")
-    for attr, column in p["attributes"].items():
-        hist = kr.history(attr).rename({"entity": "__entity", "time": "__known", attr: column}).sort("__known")
-        # backward as-of join: the latest value known at or before the event's time, never a later one
-        hist = hist.rename({"__entity": p["entity"]}).with_columns(pl.col(p["entity"]).cast(frame.schema[p["entity"]]))
-        out = out.sort("time").join_asof(hist, left_on="time", right_on="__known", by=p["entity"],
-                                         strategy="backward", check_sortedness=False).drop("__known")
-    return out.sort("__row").drop("__row")
+    # each event sees the value valid at its own time, never a later one (KnowledgeRepository.attach)
+    out = kr.attach(frame, p["attributes"], entity=p["entity"], time="time")
+    for attr, column in p["attributes"].items():  # the entity column keeps its dtype; values take the attribute's
+        out = out.with_columns(pl.col(column).cast(POLARS_DTYPES[kr.attributes[attr].dtype]))
+    return out
 
 
 def enrich_units(in_units, p, ctx):
