@@ -130,3 +130,13 @@ def test_pipelines_run_on_a_dask_cluster_with_the_same_result(tmp_path):
         run = lake.pipeline(pipe).run(readings=events())
     assert {run.routed[n] for n in ("hourly", "high", "daily", "target", "over")} == {"dask"}
     assert run.frames["over"].sort("patient", "time").equals(want)
+
+
+def test_a_stored_roll_up_is_printed_and_validated_like_a_leaf(tmp_path):
+    lake = FeatureLake.open(tmp_path / "lake")
+    text = str(lake.pipeline(pipeline()))
+    assert "=> feature /health/feature/patient/hourly_sbp  (sbp)" in text  # the state the day roll-up reads
+    assert "hourly_sbp_kpa" not in text  # a row-wise step under it is not stored
+    lake.register_feature("/health/feature/patient/hourly_sbp", "float", "kPa")
+    with pytest.raises(ProcessError, match=r"process 'hourly' output 'sbp'.*registered in \[kPa\]"):
+        lake.pipeline(pipeline())

@@ -38,7 +38,7 @@ from typing import Any
 import polars as pl
 
 from workbench.clinical.cohort import require_vitals_frame
-from workbench.clinical.features import average_real_variability, mean_arterial_pressure
+from workbench.clinical.features import mean_arterial_pressure
 from workbench.clinical.fhir import row_problems
 from workbench.clinical.pseudonym import _check_key, pseudonymize
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-import networkx as nx
 import polars as pl
 
 from workbench.lake._processes import APPLY, EVERY, ProcessError, apply_process, check_params, polars_to_lake_dtype
@@ -71,21 +70,8 @@ class BoundPipeline:
 
     # ---- structure -------------------------------------------------------------------------------
     def stored(self, checked) -> dict[str, dict[str, str]]:
-        """Process -> {column: feature} for every process a run writes (leaves, and reduces under reduces)."""
-        pipe = self.pipeline
-        g = pipe.graph()
-        out = {}
-        for name in pipe.order():
-            p = pipe.processes[name]
-            below = nx.descendants(g, name)
-            if name in pipe.leaves():
-                out[name] = pipe.feature_names(name, checked[name])
-            elif p.type == "reduce" and any(pipe.processes[d].type == "reduce" for d in below):
-                explicit = dict(p.params.get("features", {}))
-                entity = checked[name].keys[0]
-                out[name] = {c: explicit.get(c, f"/{pipe.domain}/feature/{entity}/{name}_{c}")
-                             for c in checked[name].frame.columns if c not in checked[name].keys}
-        return out
+        """Process -> {column: feature} for every process a run writes (see :meth:`Pipeline.stored`)."""
+        return self.pipeline.stored(checked)
 
     def _stored_ancestor(self, name: str, stored: dict, checked) -> tuple[str, list[str]] | None:
         """For a reduce: the nearest stored roll-up above it and the processes in between (top down)."""
