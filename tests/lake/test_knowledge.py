@@ -250,3 +250,26 @@ def test_sigkill_mid_fact_leaves_a_lake_of_whole_facts(tmp_path):
     assert kr.attribute("e", "n", dt.datetime(2030, 1, 1)) == len(versions) - 2  # updates after define and create
     assert lake.check().exit_code == 0
     kr.update("e", {"n": -1}, at=dt.datetime(2030, 1, 1))  # the next writer gets the lock at once
+
+
+def test_a_damaged_fact_commit_is_skipped_and_repair_rolls_the_fact_back(tmp_path):
+    import warnings
+
+    from workbench.lake import LakeIntegrityWarning, check
+
+    lake = FeatureLake.open(tmp_path / "lake")
+    telecom(lake.knowledge)
+    last = sorted((tmp_path / "lake" / "commits").glob("*.json"))[-1]  # the newest commit: the last fact
+    raw = bytearray(last.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    last.write_bytes(bytes(raw))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LakeIntegrityWarning)
+        kr = FeatureLake.open(tmp_path / "lake").knowledge
+        # the last fact (ann's tariff update) rode in the damaged commit: it is not read, the rest are
+        assert kr.version == 7 and kr.attribute("ann", "tariff", T0 + 11 * H) == "basic"
+        assert check(tmp_path / "lake", repair=True).exit_code == 1
+    again = FeatureLake.open(tmp_path / "lake").knowledge
+    assert again.version == 7 and check(tmp_path / "lake").exit_code == 0
+    again.update("ann", {"tariff": "gold"}, at=T0 + 10 * H)  # writing on after the repair works
+    assert FeatureLake.open(tmp_path / "lake").knowledge.attribute("ann", "tariff", T0 + 11 * H) == "gold"
