@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import polars as pl
 import pytest
 
 from workbench.errors import UserError
@@ -83,16 +84,83 @@ def test_bad_commands_are_one_line_user_errors():
             call()
 
 
-def test_a_lakes_repository_persists_and_records_the_lake_commit(tmp_path):
+def test_a_lakes_facts_are_lake_commits_and_survive_reopening(tmp_path):
     lake = FeatureLake.open(tmp_path / "lake")
+    start = lake.version
     telecom(lake.knowledge)
     again = FeatureLake.open(tmp_path / "lake").knowledge
     assert again.attribute("ann", "tariff", T0 + 11 * H) == "gold"
     assert again.version == 8
-    log = again.log()
-    assert log["lake_version"].to_list() == [lake.version] * 8
-    assert not list((tmp_path / "lake" / "knowledge").glob(".log-*"))  # no temporary file left behind
-    assert lake.check().findings == []  # the integrity check does not mistake the folder for damage
+    # one lake commit per fact, in order: the fact and its lake version cannot disagree
+    assert again.log()["lake_version"].to_list() == list(range(start + 1, start + 9)) and lake.version == start + 8
+    commits = lake.commits().filter(operation="knowledge")
+    assert commits.height == 8 and commits["subject"][0] == "define tariff"
+    assert not (tmp_path / "lake" / "knowledge").exists()  # no side file to get out of step
+    assert lake.check().findings == []  # the integrity check verifies the commits that carry the facts
+
+
+def test_a_snapshot_at_a_lake_version_leaves_out_later_facts_whatever_their_valid_time(tmp_path):
+    lake = FeatureLake.open(tmp_path / "lake")
+    telecom(lake.knowledge)
+    before = lake.version
+    # a correction recorded later but valid from the start: a model trained before it never saw it
+    lake.knowledge.update("ann", {"age": 31}, at=T0)
+    kr = FeatureLake.open(lake.url).knowledge
+    assert kr.attribute("ann", "age", T0 + H) == 31
+    assert kr.snapshot(version=before).attribute("ann", "age", T0 + H) == 30
+    assert kr.as_of(T0 + H, version=before).properties["ann"]["age"] == 30
+    assert kr.as_of(T0 + H).properties["ann"]["age"] == 31
+    recorded = kr.log()["recorded"][-1]
+    assert kr.snapshot(recorded=recorded - dt.timedelta(microseconds=1)).attribute("ann", "age", T0 + H) == 30
+    with pytest.raises(UserError, match="snapshot.. needs version="):
+        kr.snapshot()
+
+
+def test_attach_reads_each_rows_attribute_as_of_its_time_and_never_later():
+    kr = telecom(KnowledgeRepository())
+    rows = pl.DataFrame({"who": ["ann", "ann", "ann", "bob", "zed"],
+                         "event_time": [T0 - H, T0 + 9 * H, T0 + 10 * H, T0 + 5 * H, T0 + 5 * H]})
+    out = kr.attach(rows, {"tariff": "plan"}, entity="who", time="event_time")
+    # before creation: unknown; before the update: the old value (the PIT-leak check); at it: the new one
+    assert out["plan"].to_list() == [None, "basic", "gold", "gold", None]
+    assert out.select("who", "event_time").equals(rows)  # row order and columns kept
+    with pytest.raises(UserError, match="already has column"):
+        kr.attach(rows.with_columns(pl.lit(1).alias("tariff")), ["tariff"], entity="who", time="event_time")
+
+
+def test_a_later_attribute_change_does_not_leak_into_an_earlier_training_row(tmp_path):
+    from workbench.lake import EventKey
+    from workbench.lake.pipeline import Pipeline, Process
+
+    lake = FeatureLake.open(tmp_path / "lake")
+    kr = lake.knowledge
+    kr.define_attribute("target", "float", "mmHg")
+    kr.create("p1", "patient", {"target": 130.0}, at=T0)
+    pipe = lake.pipeline(Pipeline([
+        Process("readings", "ingest", params={"entities": ["patient"], "columns": {"sbp": {"dtype": "float",
+                                                                                          "unit": "mmHg"}}}),
+        Process("daily", "reduce", ("readings",), {"every": "day", "aggregations": {"sbp": "max(sbp)"}}),
+        Process("t", "enrich", ("daily",), {"entity": "patient", "attributes": ["target"]}),
+        Process("over", "compute", ("t",), {"columns": {"over": {"expr": "sbp - target", "unit": "mmHg"}}}),
+    ], domain="health", name="vitals"))
+    days = [T0 + dt.timedelta(days=d, hours=9) for d in range(4)]
+    pipe.run(readings=pl.DataFrame({"patient": ["p1"] * 2, "time": days[:2], "sbp": [140.0, 150.0]}))
+    version_before = lake.version
+    kr.update("p1", {"target": 110.0}, at=T0 + dt.timedelta(days=2))  # a new target from day 2 on
+    pipe.run(readings=pl.DataFrame({"patient": ["p1"] * 2, "time": days[2:], "sbp": [140.0, 150.0]}))
+    over = "/health/feature/patient/over"
+    key = EventKey({"patient": "p1"}, window="day")
+    assert lake.history(key, [over], window="day")[over].to_list() == [10.0, 20.0, 30.0, 40.0]
+    # a training row on day 1 gets day 1's feature and the target valid then, not the later one
+    rows = pl.DataFrame({"patient": ["p1", "p1"], "event_time": [T0 + dt.timedelta(days=1, hours=12),
+                                                                 T0 + dt.timedelta(days=3, hours=12)]})
+    frame = lake.knowledge.attach(lake.training_frame(rows, [over], window="day"), ["target"], entity="patient",
+                                  time="event_time")
+    assert frame[over].to_list() == [10.0, 30.0] and frame["target"].to_list() == [130.0, 110.0]
+    # re-running the second batch on the knowledge as it was before the update reproduces the old answer
+    again = pipe.run(knowledge_version=version_before,
+                     readings=pl.DataFrame({"patient": ["p1"], "time": days[3:], "sbp": [150.0]}))
+    assert again.frames["over"]["over"].to_list() == [20.0]
 
 
 _WRITER = """
@@ -139,3 +207,69 @@ def test_sigkill_mid_write_leaves_a_readable_log_of_whole_facts(tmp_path):
     assert versions == list(range(1, len(versions) + 1)) and len(versions) > 10
     last = len(versions) - 2  # updates after define and create
     assert kr.attribute("e", "n", dt.datetime(2030, 1, 1)) == last
+
+
+_LAKE_WRITER = """
+import datetime as dt, sys
+from workbench.lake import FeatureLake
+kr = FeatureLake.open(sys.argv[1]).knowledge
+kr.define_attribute("n", "int")
+kr.create("e", "thing", {"n": 0}, at=dt.datetime(2026, 1, 1))
+i = 0
+while True:
+    i += 1
+    kr.update("e", {"n": i}, at=dt.datetime(2026, 1, 1) + dt.timedelta(seconds=i))
+"""
+
+
+def test_sigkill_mid_fact_leaves_a_lake_of_whole_facts(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "lake"
+    FeatureLake.open(path)
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    child = subprocess.Popen([sys.executable, "-c", _LAKE_WRITER, str(path)], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(list((path / "commits").glob("*.json"))) < 15:
+            time.sleep(0.05)
+        else:
+            if time.monotonic() >= deadline:
+                pytest.fail("the writer never got going")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    lake = FeatureLake.open(path)
+    kr = lake.knowledge
+    versions = kr.log()["version"].to_list()
+    assert versions == list(range(1, len(versions) + 1)) and len(versions) > 10
+    assert kr.attribute("e", "n", dt.datetime(2030, 1, 1)) == len(versions) - 2  # updates after define and create
+    assert lake.check().exit_code == 0
+    kr.update("e", {"n": -1}, at=dt.datetime(2030, 1, 1))  # the next writer gets the lock at once
+
+
+def test_a_damaged_fact_commit_is_skipped_and_repair_rolls_the_fact_back(tmp_path):
+    import warnings
+
+    from workbench.lake import LakeIntegrityWarning, check
+
+    lake = FeatureLake.open(tmp_path / "lake")
+    telecom(lake.knowledge)
+    last = sorted((tmp_path / "lake" / "commits").glob("*.json"))[-1]  # the newest commit: the last fact
+    raw = bytearray(last.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    last.write_bytes(bytes(raw))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LakeIntegrityWarning)
+        kr = FeatureLake.open(tmp_path / "lake").knowledge
+        # the last fact (ann's tariff update) rode in the damaged commit: it is not read, the rest are
+        assert kr.version == 7 and kr.attribute("ann", "tariff", T0 + 11 * H) == "basic"
+        assert check(tmp_path / "lake", repair=True).exit_code == 1
+    again = FeatureLake.open(tmp_path / "lake").knowledge
+    assert again.version == 7 and check(tmp_path / "lake").exit_code == 0
+    again.update("ann", {"tariff": "gold"}, at=T0 + 10 * H)  # writing on after the repair works
+    assert FeatureLake.open(tmp_path / "lake").knowledge.attribute("ann", "tariff", T0 + 11 * H) == "gold"

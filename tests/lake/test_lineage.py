@@ -79,3 +79,34 @@ def test_lineage_survives_reopening_and_is_drawn_through_graphs(lake, tmp_path):
     fig = draw(again)
     assert fig is not None
     assert lake.check().findings == []
+
+
+def test_lineage_nodes_carry_what_each_thing_is(lake):
+    g = lake.lineage()
+    assert g.properties[SBP] == {"dtype": "float", "unit": "mmHg", "window": None}
+    assert g.properties[RULE]["kind"] == "RULE"
+    assert g.properties["process:vitals/daily"] == {"type": "reduce", "pipeline": "vitals"}
+    assert g.properties["attribute:target"] == {"dtype": "float", "unit": "mmHg"}
+
+
+def test_draw_lineage_is_the_graphs_drawing_with_short_unique_names(tmp_path):
+    """The lake has no drawing of its own any more: the picture is workbench.graphs.draw's."""
+    import importlib.util
+
+    from matplotlib.figure import Figure
+
+    from workbench.lake import demo
+    from workbench.lake.lineage import draw_lineage
+
+    assert importlib.util.find_spec("workbench.lake.plot") is None  # the hand-drawn lineage is gone
+    lake = FeatureLake.open(tmp_path / "telecom")
+    demo.register_telecom(lake)
+    fig = draw_lineage(lake, path=tmp_path / "lineage.svg")
+    assert isinstance(fig, Figure) and (tmp_path / "lineage.svg").stat().st_size > 0
+    texts = {t.get_text() for ax in fig.axes for t in ax.texts}
+    # the churn_score feature and the churn_score function keep distinct short names
+    assert "churn_score\n:feature" in texts and "churn_score()\n:function" in texts
+    assert fig.axes[0].get_title() == "lake lineage: 6 features, 2 functions"
+    from workbench.lake.lineage import downstream
+    g = lake.lineage()
+    assert downstream(g, demo.DROPS) == {demo.CHURN_FN, demo.CHURN, demo.PRIORITY_FN, demo.PRIORITY}

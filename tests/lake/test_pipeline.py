@@ -214,7 +214,8 @@ def test_run_registers_leaf_outputs_as_features_and_writes_them(tmp_path):
     bound = lake.pipeline(_daily_pipeline())
     result = bound.run(readings=events())
     feat = "/health/feature/patient/sbp_max"
-    assert result.features == {"daily": {"sbp_max": feat}}
+    # the leaf's outputs, and the hour roll-up the day roll-up is recomputed from on later runs
+    assert result.features == {"daily": {"sbp_max": feat}, "hourly": {"sbp": "/health/feature/patient/hourly_sbp"}}
     spec = lake.registry.feature(feat)
     assert (spec.dtype, spec.unit) == ("float", "mmHg")
     daily = result.frames["daily"]

@@ -2,17 +2,23 @@
 
 Data flow (every key is ``EventKey(entities={"patient": <pseudonym>})``; the clear id never enters
 the lake; times are naive Taiwan local time, each stamped with the *end* of its window, when the
-value became known)::
+value became known). The roll-ups are the lake pipeline :data:`VITALS_PIPELINE`
+(:mod:`workbench.lake.pipeline`)::
+
+    readings (ingest) -> tagged (compute: after_exercise) -> hourly (reduce, hour)
+        -> per_hour (function: /health/function/interpretation/mean_arterial_pressure)
+        -> daily (reduce, day: readings = count, map_mean = mean(map), sbp_arv = resting ARV)
 
     write_vitals(lake, frame, key)
       hour window:  systolic, diastolic, heart_rate, after_exercise      (one cell per patient-hour)
-      day window:   readings                                            (hours with a reading that day)
+      day window:   readings, map_mean, sbp_arv                         (one cell per patient-day)
 
     lake.run_pending()
       hour: /health/function/interpretation/mean_arterial_pressure
             (systolic, diastolic, heart_rate, after_exercise) -> map
-      day:  /health/function/interpretation/daily_blood_pressure
-            (readings) -> map_mean, sbp_arv       reading the day's 24 hour cells back from the lake
+
+The day roll-up is incremental: the pipeline reads the hour cells of each day whose hours changed back
+from the lake, so a later batch with one more reading of a day recomputes that day from all its hours.
 
 ``map`` uses the resting rule at rest and Meaney's heart-rate formula after exercise
 (:func:`~workbench.clinical.mean_arterial_pressure`). ``map_mean`` is the day's mean of those;
@@ -32,7 +38,7 @@ from typing import Any
 import polars as pl
 
 from workbench.clinical.cohort import require_vitals_frame
-from workbench.clinical.features import average_real_variability, mean_arterial_pressure
+from workbench.clinical.features import mean_arterial_pressure
 from workbench.clinical.fhir import row_problems
 from workbench.clinical.pseudonym import _check_key, pseudonymize
 
@@ -46,7 +52,6 @@ READINGS = "/health/feature/patient/readings"
 MAP_MEAN = "/health/feature/patient/map_mean"
 SBP_ARV = "/health/feature/patient/sbp_arv"
 MAP_FUNCTION = "/health/function/interpretation/mean_arterial_pressure"
-DAILY_FUNCTION = "/health/function/interpretation/daily_blood_pressure"
 
 FEATURES = [
     (SYSTOLIC, "float", "mm[Hg]", "systolic pressure, mean of the readings in the hour"),
@@ -92,44 +97,38 @@ def hour_readings(lake, days: pl.DataFrame) -> pl.DataFrame:
     return frame.filter(pl.col(SYSTOLIC).is_not_null())
 
 
-class DailyBloodPressure:
-    """Lake function (day window): the day's ``map_mean`` and resting ``sbp_arv`` for each patient-day.
+def vitals_pipeline():
+    """The hour -> day roll-up of vital signs as a lake pipeline (see the module docstring)."""
+    from workbench.lake.pipeline import Pipeline, Process
 
-    Triggered by a change of the day's ``readings``; it reads the day's hour cells back from the lake
-    at ``lake_url`` (an object with the URL rather than a closure, so it pickles for dask workers).
-    """
-
-    def __init__(self, lake_url: str):
-        self.lake_url = str(lake_url)
-        self._lake = None
-
-    def __getstate__(self) -> dict:
-        return {"lake_url": self.lake_url, "_lake": None}
-
-    def __repr__(self) -> str:
-        return f"DailyBloodPressure({self.lake_url!r})"
-
-    def __call__(self, inputs: pl.DataFrame) -> pl.DataFrame:
-        if self._lake is None:
-            from workbench.lake import FeatureLake
-
-            self._lake = FeatureLake.open(self.lake_url)
-        targets = inputs.select("key", ENTITY, pl.col("time").cast(pl.Datetime("ns")))
-        cells = hour_readings(self._lake, targets)
-        rest = ~pl.col(AFTER_EXERCISE)
-        daily = cells.group_by(ENTITY, "day").agg(
-            reading_map().mean().alias(MAP_MEAN),
-            average_real_variability(pl.col(SYSTOLIC).filter(rest), pl.col("time").filter(rest)).alias(SBP_ARV),
-        )
-        out = targets.join(daily, left_on=[ENTITY, "time"], right_on=[ENTITY, "day"], how="left")
-        return out.select("key", "time", MAP_MEAN, SBP_ARV)
+    mmhg = "mm[Hg]"
+    return Pipeline([
+        Process("readings", "ingest", params={"entities": [ENTITY], "columns": {
+            "systolic": {"dtype": "float", "unit": mmhg}, "diastolic": {"dtype": "float", "unit": mmhg},
+            "heart_rate": {"dtype": "float", "unit": "/min"}, "context": "string"}}),
+        Process("tagged", "compute", ("readings",), {"columns": {
+            "after_exercise": {"expr": "context = 'exercise'", "dtype": "bool"}}}),
+        # write_vitals refuses an hour with both contexts first, so max() is the hour's one context
+        Process("hourly", "reduce", ("tagged",), {"every": "hour", "aggregations": {
+            "systolic": "mean(systolic)", "diastolic": "mean(diastolic)", "heart_rate": "mean(heart_rate)",
+            "after_exercise": "max(after_exercise)"},
+            "features": {"systolic": SYSTOLIC, "diastolic": DIASTOLIC, "heart_rate": HEART_RATE,
+                         "after_exercise": AFTER_EXERCISE}}),
+        Process("per_hour", "function", ("hourly",), {"function": MAP_FUNCTION, "inputs": {
+            SYSTOLIC: "systolic", DIASTOLIC: "diastolic", HEART_RATE: "heart_rate", AFTER_EXERCISE: "after_exercise"}}),
+        Process("daily", "reduce", ("per_hour",), {"every": "day", "aggregations": {
+            "readings": "count(systolic)",
+            "map_mean": {"how": "mean", "column": MAP},
+            "sbp_arv": {"how": "workbench.clinical.features:average_real_variability", "column": "systolic",
+                        "where": "NOT after_exercise"}},
+            "features": {"readings": READINGS, "map_mean": MAP_MEAN, "sbp_arv": SBP_ARV}}),
+    ], domain="health", name="vitals")
 
 
 def register_clinical_features(lake) -> dict[str, list[str]]:
-    """Register the vital-sign features and the two functions (see the module docstring) on ``lake``.
+    """Register the vital-sign features and the MAP function (see the module docstring) on ``lake``.
 
-    Safe to call again (an identical registration is a no-op); call it in every new process before
-    ``lake.run_pending()``, since the daily function is bound to this lake's URL.
+    Safe to call again (an identical registration is a no-op).
     """
     for name, dtype, unit, description in FEATURES:
         lake.register_feature(name, dtype, unit=unit, description=description)
@@ -137,21 +136,18 @@ def register_clinical_features(lake) -> dict[str, list[str]]:
         MAP_FUNCTION, map_per_reading, inputs=HOUR_INPUTS, outputs=[MAP], kind="RULE",
         description="mean arterial pressure per reading: (SBP - DBP)/3 at rest, Meaney et al. 2000 after exercise",
     )  # fmt: skip
-    lake.register_function(
-        DAILY_FUNCTION, DailyBloodPressure(lake.url), inputs=[READINGS], outputs=[MAP_MEAN, SBP_ARV], kind="RULE",
-        description="daily mean MAP and time-weighted ARV of resting systolic pressure (Mena et al. 2005)",
-    )  # fmt: skip
-    return {"features": [f[0] for f in FEATURES], "functions": [MAP_FUNCTION, DAILY_FUNCTION]}
+    return {"features": [f[0] for f in FEATURES], "functions": [MAP_FUNCTION]}
 
 
 def write_vitals(lake, frame: pl.DataFrame, key: bytes) -> dict[str, Any]:
     """Write vital-sign rows (the :data:`VITALS_SCHEMA` table) into ``lake`` under keyed pseudonyms.
 
     Rows are checked first as for the FHIR export; any bad row stops the write (``ValueError`` naming
-    the row positions and reasons, nothing written). Then the hour cells are upserted, and the day's
-    ``readings`` count is recomputed from what the lake now holds and upserted: two commits, both
-    idempotent, so after a crash between them writing the same frame again completes the job. Run
-    ``lake.run_pending()`` afterwards to compute ``map``, ``map_mean`` and ``sbp_arv``.
+    the row positions and reasons, nothing written). Then :func:`vitals_pipeline` runs on them: the hour
+    cells are upserted, and each touched day's ``readings``, ``map_mean`` and ``sbp_arv`` are recomputed
+    from the day's hour cells as the lake now holds them and upserted: two commits, both idempotent, so
+    after a crash between them writing the same frame again completes the job. Run ``lake.run_pending()``
+    afterwards to compute the per-hour ``map`` feature.
 
     Returns the two lake write reports and the number of patient-hours and patient-days touched.
     """
@@ -167,17 +163,10 @@ def write_vitals(lake, frame: pl.DataFrame, key: bytes) -> dict[str, Any]:
     pseudonyms = {nid: pseudonymize(nid, key) for nid in frame["national_id"].unique().to_list()}
     readings = frame.select(
         pl.col("national_id").replace_strict(pseudonyms, return_dtype=pl.String).alias(ENTITY),
-        (pl.col("measured_at").dt.truncate("1h") + _HOUR).alias("time"),
-        "systolic", "diastolic", "heart_rate", "context",
-    ).with_row_index("row")  # fmt: skip
-    hours = readings.group_by(ENTITY, "time", maintain_order=True).agg(
-        pl.col("systolic").cast(pl.Float64).mean().alias(SYSTOLIC),
-        pl.col("diastolic").cast(pl.Float64).mean().alias(DIASTOLIC),
-        pl.col("heart_rate").cast(pl.Float64).mean().alias(HEART_RATE),
-        (pl.col("context").first() == "exercise").alias(AFTER_EXERCISE),
-        pl.col("context").n_unique().alias("contexts"),
-        pl.col("row"),
-    )
+        pl.col("measured_at").alias("time"), "systolic", "diastolic", "heart_rate", "context",
+    )  # fmt: skip
+    hours = (readings.with_row_index("row").group_by(ENTITY, pl.col("time").dt.truncate("1h"), maintain_order=True)
+             .agg(pl.col("context").n_unique().alias("contexts"), pl.col("row")))
     mixed = hours.filter(pl.col("contexts") > 1)
     if mixed.height:
         rows = mixed["row"].explode().head(10).to_list()
@@ -185,14 +174,8 @@ def write_vitals(lake, frame: pl.DataFrame, key: bytes) -> dict[str, Any]:
             f"write_vitals(frame): rows {rows} put a resting and an after-exercise reading of one patient into the "
             f"same clock hour; an hour cell holds one context. Drop or re-time one of them. Nothing was written."
         )
-    hour_report = lake.write(hours.drop("contexts", "row"), window="hour", entities=(ENTITY,), time="time")
-
-    days = hours.select(
-        ENTITY, ((pl.col("time") - _HOUR).dt.truncate("1d") + _DAY).cast(pl.Datetime("ns")).alias("time")
-    ).unique()
-    counts = hour_readings(lake, days).group_by(ENTITY, "day").agg(pl.len().cast(pl.Int64).alias(READINGS))
-    day_frame = days.join(
-        counts.rename({"day": "time"}), on=[ENTITY, "time"], how="left"
-    ).with_columns(pl.col(READINGS).fill_null(0))  # fmt: skip
-    day_report = lake.write(day_frame, window="day", entities=(ENTITY,), time="time")
-    return {"hour": hour_report, "day": day_report, "patient_hours": hours.height, "patient_days": days.height}
+    days = hours.select(ENTITY, pl.col("time").dt.truncate("1d")).unique()
+    # the features are registered already: the pipeline only writes them (and keeps their descriptions)
+    run = lake.pipeline(vitals_pipeline()).run(readings=readings, cascade=False)
+    return {"hour": run.writes["hourly"], "day": run.writes["daily"], "patient_hours": hours.height,
+            "patient_days": days.height}

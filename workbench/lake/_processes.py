@@ -37,18 +37,41 @@ def expression(value, where: str) -> pl.Expr:
     raise ProcessError(f"{where}: expected a polars expression or SQL text, got {value!r}")
 
 
-def parse_aggregation(spec, where: str) -> tuple[str, str]:
-    """``"mean(systolic)"`` or ``{"how": "mean", "column": "systolic"}`` -> ("mean", "systolic")."""
+def parse_aggregation(spec, where: str) -> tuple[str, str, object]:
+    """``"mean(systolic)"`` or ``{"how": "mean", "column": "systolic", "where": "NOT after_exercise"}`` ->
+    (how, column, where-or-None).
+
+    ``how`` is one of :data:`AGGREGATIONS` or a ``module:function`` reference to an aggregation of the
+    window's values and times, ``f(values: Expr, times: Expr) -> Expr`` (e.g. the clinical package's
+    time-weighted ARV), re-importable on a dask worker. ``where`` (SQL text or an expression) keeps only
+    the window's rows it holds for, for this aggregation alone."""
+    cond = None
     if isinstance(spec, str) and spec.endswith(")") and "(" in spec:
         how, column = spec[:-1].split("(", 1)
-    elif isinstance(spec, dict) and set(spec) == {"how", "column"}:
-        how, column = spec["how"], spec["column"]
+    elif isinstance(spec, dict) and {"how", "column"} <= set(spec) <= {"how", "column", "where"}:
+        how, column, cond = spec["how"], spec["column"], spec.get("where")
     else:
-        raise ProcessError(f"{where}: aggregation {spec!r} must read like 'mean(systolic)'")
-    how, column = how.strip(), column.strip()
+        raise ProcessError(f"{where}: aggregation {spec!r} must read like 'mean(systolic)' or "
+                           f"{{how: mean, column: systolic, where: ...}}")
+    how, column = str(how).strip(), str(column).strip()
     if how not in AGGREGATIONS:
-        raise ProcessError(f"{where}: aggregation {how!r} is not one of {AGGREGATIONS}")
-    return how, column
+        if ":" not in how:
+            raise ProcessError(f"{where}: aggregation {how!r} is not one of {AGGREGATIONS} (or a module:function)")
+        _aggregation_callable(how, where)
+    return how, column, cond
+
+
+def _aggregation_callable(ref: str, where: str):
+    from workbench.lake._registry import import_callable
+
+    try:
+        fn = import_callable(ref)
+    except (ImportError, AttributeError, ValueError):
+        raise ProcessError(f"{where}: aggregation {ref!r} cannot be imported; name a module-level function "
+                           f"as 'package.module:function'") from None
+    if not callable(fn):
+        raise ProcessError(f"{where}: aggregation {ref!r} is not callable")
+    return fn
 
 
 def _need(frame: pl.DataFrame, columns, where: str) -> None:
@@ -81,14 +104,11 @@ def enrich(frames, p, ctx):
     _need(frame, [p["entity"], "time"], where)
     if kr is None:
         raise ProcessError(f"{where}: enrich needs a knowledge repository; run the pipeline on a lake or pass knowledge=")
-    out = frame.with_row_index("__row")
-    for attr, column in p["attributes"].items():
-        hist = kr.history(attr).rename({"entity": "__entity", "time": "__known", attr: column}).sort("__known")
-        # backward as-of join: the latest value known at or before the event's time, never a later one
-        hist = hist.rename({"__entity": p["entity"]}).with_columns(pl.col(p["entity"]).cast(frame.schema[p["entity"]]))
-        out = out.sort("time").join_asof(hist, left_on="time", right_on="__known", by=p["entity"],
-                                         strategy="backward", check_sortedness=False).drop("__known")
-    return out.sort("__row").drop("__row")
+    # each event sees the value valid at its own time, never a later one (KnowledgeRepository.attach)
+    out = kr.attach(frame, p["attributes"], entity=p["entity"], time="time")
+    for attr, column in p["attributes"].items():  # the entity column keeps its dtype; values take the attribute's
+        out = out.with_columns(pl.col(column).cast(POLARS_DTYPES[kr.attributes[attr].dtype]))
+    return out
 
 
 def enrich_units(in_units, p, ctx):
@@ -127,12 +147,14 @@ def pivot(frames, p, ctx):
 
 def pivot_units(in_units, p, ctx):
     keep = {k: v for k, v in in_units[0].items() if k in ctx["keys"]}
-    unit = None if p.get("how", "last") == "count" else in_units[0].get(p["values"])
+    unit = "1" if p.get("how", "last") == "count" else in_units[0].get(p["values"])
     return {**keep, **{f"{p.get('prefix', '')}{c}": unit for c in p["columns"]}}
 
 
 # ---- reduce ----------------------------------------------------------------------------------------
-def _aggregate(how: str, col: pl.Expr) -> pl.Expr:
+def _aggregate(how: str, col: pl.Expr, times: pl.Expr | None = None) -> pl.Expr:
+    if how not in AGGREGATIONS:
+        return _aggregation_callable(how, "aggregation")(col, times if times is not None else pl.col("time"))
     return {"sum": col.sum(), "mean": col.mean(), "min": col.min(), "max": col.max(), "count": col.count(),
             "last": col.drop_nulls().last()}[how]
 
@@ -141,8 +163,8 @@ def reduce(frames, p, ctx):
     (frame,) = frames
     where = ctx["where"]
     aggs = {out: parse_aggregation(a, where) for out, a in p["aggregations"].items()}
-    _need(frame, [c for _, c in aggs.values()], where)
-    for out, (how, column) in aggs.items():
+    _need(frame, [c for _, c, _ in aggs.values()], where)
+    for out, (how, column, _) in aggs.items():
         if how in ("sum", "mean") and frame.schema[column] not in _NUMERIC and frame.schema[column] != pl.Boolean:
             raise ProcessError(f"{where}: {how}({column}) needs a number, but {column!r} is {frame.schema[column]}")
     every = EVERY[p["every"]]
@@ -153,16 +175,24 @@ def reduce(frames, p, ctx):
     t = pl.col("time").dt.offset_by("-1ns") if ctx.get("input_labelled_by_end") else pl.col("time")
     start = t.dt.truncate(every)
     end = start.dt.offset_by(every) if p.get("label", "end") == "end" else start
+
+    def agg(how, col, cond):
+        if cond is None:
+            return _aggregate(how, pl.col(col))
+        keep = expression(cond, f"{where} aggregation of {col!r}")
+        return _aggregate(how, pl.col(col).filter(keep), pl.col("time").filter(keep))
+
     return (frame.sort("time").with_columns(end.alias("__window"))
             .group_by([*entities, "__window"], maintain_order=True)
-            .agg([_aggregate(how, pl.col(col)).alias(out) for out, (how, col) in aggs.items()])
+            .agg([agg(how, col, cond).alias(out) for out, (how, col, cond) in aggs.items()])
             .rename({"__window": "time"}).select(*entities, "time", *aggs))
 
 
 def reduce_units(in_units, p, ctx):
     aggs = {out: parse_aggregation(a, ctx["where"]) for out, a in p["aggregations"].items()}
     keep = {k: v for k, v in in_units[0].items() if k in ctx["keys"]}
-    return {**keep, **{out: (None if how == "count" else in_units[0].get(col)) for out, (how, col) in aggs.items()}}
+    # a count is a pure number: UCUM's unity "1"; every other aggregation keeps its column's unit
+    return {**keep, **{out: ("1" if how == "count" else in_units[0].get(col)) for out, (how, col, _) in aggs.items()}}
 
 
 # ---- quantize --------------------------------------------------------------------------------------
@@ -214,18 +244,14 @@ def compute_units(in_units, p, _ctx):
 
 # ---- function --------------------------------------------------------------------------------------
 def function(frames, p, ctx):
-    """Call a registered lake function in-process on the frame: its input features are read from the columns
+    """Call a registered lake function on the frame through the lake's router: its input features are read from the columns
     named in ``inputs`` (feature -> column), its outputs come back as columns named by the full feature names."""
     from workbench.lake._keys import EventKey
 
     (frame,) = frames
     where, lake = ctx["where"], ctx["lake"]
     spec = ctx["function_spec"]
-    fn = lake._callables.get(spec.name) if lake is not None else None
-    if fn is None and spec.callable_ref:
-        from workbench.lake._registry import import_callable
-        fn = import_callable(spec.callable_ref)
-    if fn is None:
+    if spec.fn is None and spec.callable_ref is None and spec.http is None:
         raise ProcessError(f"{where}: function {spec.name!r} has no callable bound in this process; register it "
                            f"again with fn=")
     entities = [k for k in ctx["keys"] if k != "time"]
@@ -233,7 +259,8 @@ def function(frames, p, ctx):
     digests = [EventKey(dict(zip(entities, row)), window=window).digest for row in frame.select(entities).iter_rows()]
     inputs = frame.select(pl.Series("key", digests, dtype=pl.String), *entities, "time",
                           *[pl.col(col).alias(feat) for feat, col in p["inputs"].items()])
-    out = fn(inputs) if inputs.height else pl.DataFrame(
+    # through the lake's function router: in-process, over HTTP, or as a dask task when the lake has a client
+    out = lake._route([(spec, window, inputs)])[0] if inputs.height else pl.DataFrame(
         schema={"key": pl.String, "time": pl.Datetime("ns"),
                 **{o: POLARS_DTYPES[lake.registry.feature(o).dtype] for o in spec.outputs}})
     if not isinstance(out, pl.DataFrame):
@@ -253,6 +280,11 @@ def function_units(in_units, p, ctx):
             raise ProcessError(f"{ctx['where']}: column {col!r} is in [{have}] but {spec.name} reads {feat} in "
                                f"[{want}]; convert it with a compute process first")
     return {**in_units[0], **{o: reg.feature(o).unit for o in spec.outputs}}
+
+
+def apply_process(kind: str, params: dict, ctx: dict, frame: pl.DataFrame) -> pl.DataFrame:
+    """One process on one frame: a plain top-level function, so a dask worker can run it by reference."""
+    return APPLY[kind]([frame], params, ctx)
 
 
 def same_units(in_units, _p, _ctx):

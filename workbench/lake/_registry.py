@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 import polars as pl
 
+from workbench.errors import UserError
+
 DTYPES = ("float", "int", "bool", "string", "categorical")
 KINDS = ("ML", "DL", "RULE", "OPTIMIZATION", "INTERPRETATION")
 
@@ -74,14 +76,61 @@ class FeatureSpec:
         return d
 
 
+def _pairs(value, what: str) -> tuple[tuple[str, str], ...]:
+    """A mapping given as a dict or as (name, field) pairs -> sorted pairs of non-empty texts."""
+    items = value.items() if isinstance(value, dict) else value
+    try:
+        pairs = tuple(sorted((k, v) for k, v in items))
+    except (TypeError, ValueError):
+        raise UserError(f"{what} must be a dict {{feature name: model field}}, got {value!r}") from None
+    for k, v in pairs:
+        if not isinstance(k, str) or not isinstance(v, str) or not v:
+            raise UserError(f"{what}: {k!r} -> {v!r}; both sides must be non-empty text (feature name -> field)")
+    return pairs
+
+
 @dataclass(frozen=True)
 class HttpInvocation:
-    """How to call a function over HTTP: POST the input frame as JSON records, read JSON records back."""
+    """How to call a function over HTTP: POST the input frame as JSON records, read JSON records back.
+
+    A model behind HTTP has its own field names. ``feature_request_mapping={feature: field}`` renames input
+    feature columns to the model's request fields; ``feature_response_mapping={feature: field}`` names the
+    response field that holds each output feature (renamed back to the feature on the way in). Features
+    left out travel under their full names; ``key`` and ``time`` always keep theirs."""
 
     url: str
     method: str = "POST"
     timeout_s: float = 30.0
     headers: tuple[tuple[str, str], ...] = ()
+    feature_request_mapping: tuple[tuple[str, str], ...] = ()
+    feature_response_mapping: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("feature_request_mapping", "feature_response_mapping"):
+            pairs = _pairs(getattr(self, name), name)
+            fields = [f for _, f in pairs]
+            twice = sorted({f for f in fields if fields.count(f) > 1})
+            if twice:
+                raise UserError(f"{name} maps several features to field(s) {twice}; each feature needs its own field")
+            reserved = sorted({f for f in fields if f in ("key", "time")})
+            if reserved:
+                raise UserError(f"{name} uses the reserved field(s) {reserved}: 'key' and 'time' always travel "
+                                f"under their own names; pick another field name")
+            object.__setattr__(self, name, pairs)
+
+    def to_json(self) -> dict:
+        d = {"url": self.url, "method": self.method, "timeout_s": self.timeout_s,
+             "headers": [list(h) for h in self.headers]}
+        for name in ("feature_request_mapping", "feature_response_mapping"):
+            if getattr(self, name):  # registries written before the mappings existed stay byte-identical
+                d[name] = dict(getattr(self, name))
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "HttpInvocation":
+        return cls(d["url"], d["method"], d["timeout_s"], tuple(map(tuple, d["headers"])),
+                   _pairs(d.get("feature_request_mapping", {}), "feature_request_mapping"),
+                   _pairs(d.get("feature_response_mapping", {}), "feature_response_mapping"))
 
 
 @dataclass(frozen=True)
@@ -100,6 +149,23 @@ class FunctionSpec:
     http: HttpInvocation | None = None
     fn: Callable | None = field(default=None, compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.http is None:
+            return
+        # Mappings name the function's own features; anything else is a typo to report before any call.
+        for what, mapping, allowed, side in (
+                ("feature_request_mapping", self.http.feature_request_mapping, self.inputs, "inputs"),
+                ("feature_response_mapping", self.http.feature_response_mapping, self.outputs, "outputs")):
+            unknown = [k for k, _ in mapping if k not in allowed]
+            if unknown:
+                raise UserError(f"function {self.name!r}: {what} names {unknown}, which are not among its {side} "
+                                f"{list(allowed)}; map only the function's own {side}")
+        renamed = dict(self.http.feature_request_mapping)
+        clash = sorted(set(renamed.values()) & (set(self.inputs) - set(renamed)))
+        if clash:
+            raise UserError(f"function {self.name!r}: feature_request_mapping renames a feature to {clash}, the "
+                            f"name of another input that travels unrenamed; pick distinct field names")
+
     @property
     def role(self) -> str:
         return FUNCTION_NAME.match(self.name)["role"]
@@ -114,14 +180,14 @@ class FunctionSpec:
             "description": self.description,
             "ttl_ns": self.ttl_ns,
             "callable_ref": self.callable_ref,
-            "http": None if self.http is None else {**asdict(self.http), "headers": [list(h) for h in self.http.headers]},
+            "http": None if self.http is None else self.http.to_json(),
         }
 
     @classmethod
     def from_json(cls, d: dict) -> "FunctionSpec":
         http = d.get("http")
         if http is not None:
-            http = HttpInvocation(http["url"], http["method"], http["timeout_s"], tuple(map(tuple, http["headers"])))
+            http = HttpInvocation.from_json(http)
         return cls(
             name=d["name"],
             inputs=tuple(d["inputs"]),

@@ -11,8 +11,16 @@ node properties, predicates as labelled edges), so the graphs package's path que
 closure work on it directly. Qualifiers (source, confidence, ...) sit beside each attribute value and are
 returned by :meth:`KnowledgeRepository.qualifiers`.
 
-The log is one JSON document, replaced atomically (written to a temporary name, then moved) at
-``<lake>/knowledge/log.json``; an in-memory repository is made with ``KnowledgeRepository()``.
+A lake's repository (``lake.knowledge``) keeps its facts in the lake's own commit log: every command
+publishes one lake commit (operation ``knowledge``) that carries the fact, under the lake's writer lock and
+with the same atomic rename as a write, so a fact and the lake version it belongs to can never disagree,
+a killed writer leaves whole facts only, and ``lake check --repair`` rolling back commits rolls back their
+facts too. Facts are thus versioned with the lake: :meth:`KnowledgeRepository.snapshot` (``version=`` a
+lake commit, or ``recorded=`` a wall-clock time) gives the repository as it stood then -- reproducing a
+training frame built before a correction -- while ``as_of(t)`` is about the time a fact is *valid*.
+
+A stand-alone repository lives in one JSON document, replaced atomically (written to a temporary name,
+then moved): ``KnowledgeRepository(fs, path)``; an in-memory one is ``KnowledgeRepository()``.
 """
 
 from __future__ import annotations
@@ -60,21 +68,38 @@ class AttributeSpec:
 class KnowledgeRepository:
     """Entities, attributes with qualifiers and predicates, versioned and readable as of a time."""
 
-    def __init__(self, fs=None, path: str | None = None, lake_version=None):
-        self._fs, self._path, self._lake_version = fs, path, lake_version
+    def __init__(self, fs=None, path: str | None = None, lake_version=None, *, lake=None):
+        self._fs, self._path, self._lake_version, self._lake = fs, path, lake_version, lake
         self._facts: list[dict] = []
-        if fs is not None and fs.exists(path):
+        if lake is not None:
+            self._facts = self._lake_facts()
+        elif fs is not None and fs.exists(path):
             with fs.open(path, "rb") as f:
                 self._facts = json.loads(f.read().decode())["facts"]
 
     @classmethod
     def of_lake(cls, lake) -> "KnowledgeRepository":
-        """The repository stored beside ``lake``'s windows (``<lake>/knowledge/log.json``)."""
-        return cls(lake._log.fs, lake._log.path("knowledge", "log.json"), lambda: lake.version)
+        """The repository kept in ``lake``'s commit log (see the module docstring)."""
+        return cls(lake=lake)
+
+    def _lake_facts(self) -> list[dict]:
+        lake = self._lake
+        facts = []
+        legacy = lake._log.path("knowledge", "log.json")  # lakes from before facts moved into commits
+        if lake._log.fs.exists(legacy):
+            with lake._log.fs.open(legacy, "rb") as f:
+                facts = json.loads(f.read().decode())["facts"]
+        for c in lake._log.all_commits():
+            if "knowledge" in c:
+                facts.append({**c["knowledge"], "version": len(facts) + 1, "lake_version": c["id"]})
+        return facts
 
     # ---- persistence ---------------------------------------------------------------------------
     def _append(self, fact: dict) -> int:
-        fact = {**fact, "version": len(self._facts) + 1, "recorded": _ns(dt.datetime.now(dt.timezone.utc), "now")}
+        fact = {**fact, "recorded": _ns(dt.datetime.now(dt.timezone.utc), "now")}
+        if self._lake is not None:
+            return self._commit(fact)
+        fact["version"] = len(self._facts) + 1
         if self._lake_version is not None:
             fact["lake_version"] = self._lake_version()  # the lake commit this fact was recorded against
         facts = self._facts + [fact]
@@ -87,6 +112,39 @@ class KnowledgeRepository:
             self._fs.mv(tmp, self._path)  # a rename: readers see the old log or the new one, never half
         self._facts = facts
         return fact["version"]
+
+    def _commit(self, fact: dict) -> int:
+        """Publish ``fact`` as one lake commit (the lake's registry and windows carried over unchanged)."""
+        lake = self._lake
+        subject = fact.get("entity") or fact.get("subject") or fact.get("name")
+        with lake.writing():
+            head = lake._head()
+            commit = lake._publish(operation="knowledge", registry=lake._registry_of(head), windows=head["windows"],
+                                   deltas=None, n_deltas=0, processed_through=head["processed_through"],
+                                   parent=head["id"], extra={"subject": f"{fact['op']} {subject}", "knowledge": fact})
+            # read back under the lock: facts another process committed meanwhile get their numbers too
+            self._facts = self._lake_facts()
+        return next(f["version"] for f in reversed(self._facts) if f["lake_version"] == commit["id"])
+
+    def snapshot(self, version: int | None = None, recorded=None) -> "KnowledgeRepository":
+        """The repository as it stood at lake commit ``version`` (for a stand-alone repository: after its
+        ``version``-th fact) or at wall-clock time ``recorded``: an in-memory copy holding only the facts
+        recorded by then. Facts recorded later -- a correction, a new value -- are not in it, whatever time
+        they are valid from."""
+        if version is None and recorded is None:
+            raise UserError("snapshot() needs version= (a lake commit id) or recorded= (a time)")
+        facts = self._facts
+        if version is not None:
+            if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+                raise UserError(f"version={version!r}; pass a lake commit id such as lake.version")
+            key = "lake_version" if self._lake is not None else "version"
+            facts = [f for f in facts if f.get(key) is not None and f[key] <= version]
+        if recorded is not None:
+            limit = _ns(recorded, "recorded")
+            facts = [f for f in facts if f["recorded"] <= limit]
+        out = KnowledgeRepository()
+        out._facts = [dict(f) for f in facts]
+        return out
 
     @property
     def version(self) -> int:
@@ -221,10 +279,13 @@ class KnowledgeRepository:
         edges = {e: v for e, v in edges.items() if e[0] in types and e[2] in types}
         return types, values, quals, edges
 
-    def as_of(self, at):
-        """The repository as known at ``at``: a :class:`LabelledGraph` (entities, attributes, predicates)."""
+    def as_of(self, at, version: int | None = None):
+        """The repository as known at ``at``: a :class:`LabelledGraph` (entities, attributes, predicates);
+        with ``version`` (a lake commit), from the facts recorded by that commit only."""
         from workbench.graphs import LabelledGraph
 
+        if version is not None:
+            return self.snapshot(version=version).as_of(at)
         types, values, _, edges = self._state(at)
         return LabelledGraph(types, tuple(edges), {e: v for e, v in values.items() if v})
 
@@ -273,6 +334,29 @@ class KnowledgeRepository:
             name: pl.Series([r[2] for r in rows], dtype=POLARS_DTYPES[spec.dtype]),
         })
 
+    def attach(self, frame: pl.DataFrame, attributes, *, entity: str, time: str = "time") -> pl.DataFrame:
+        """``frame`` (row order kept) plus one column per attribute: its value for the row's ``entity`` as
+        valid at the row's ``time`` -- the latest value at or before it, never a later one (the same
+        point-in-time rule as a training frame). ``attributes`` is a list, or {attribute: column name}."""
+        attributes = {a: a for a in ([attributes] if isinstance(attributes, str) else attributes)} \
+            if not isinstance(attributes, dict) else dict(attributes)
+        missing = [c for c in (entity, time) if c not in frame.columns]
+        if missing:
+            raise UserError(f"attach: the frame has no column(s) {missing}; it has {frame.columns} (pass entity=, time=)")
+        clash = sorted(set(attributes.values()) & set(frame.columns))
+        if clash:
+            raise UserError(f"attach: the frame already has column(s) {clash}; map the attributes to other names, "
+                            f"e.g. {{{next(iter(attributes))!r}: 'kr_{next(iter(attributes))}'}}")
+        out = frame.with_row_index("__row")
+        times = out.select(pl.col(time).cast(pl.Datetime("ns")).alias("__t"), "__row")
+        keyed = out.select("__row", pl.col(entity).cast(pl.String).alias("__entity")).join(times, on="__row")
+        for attr, column in attributes.items():
+            hist = self.history(attr).rename({"entity": "__entity", "time": "__known", attr: column}).sort("__known")
+            # backward as-of join: the latest value known at or before the row's time, never a later one
+            keyed = keyed.sort("__t").join_asof(hist, left_on="__t", right_on="__known", by="__entity",
+                                                strategy="backward", check_sortedness=False).drop("__known")
+        return out.join(keyed.drop("__entity", "__t"), on="__row", how="left").sort("__row").drop("__row")
+
     def __repr__(self) -> str:
-        where = self._path or "memory"
+        where = self._lake.url if self._lake is not None else (self._path or "memory")
         return f"KnowledgeRepository({where}, {len(self.attributes)} attributes, version {self.version})"

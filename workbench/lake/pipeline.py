@@ -16,11 +16,14 @@ end), ``quantize`` (bins with stored edges), ``compute`` (polars expressions or 
 :meth:`Pipeline.validate` runs before any data moves: unknown inputs, cycles, a dtype a step cannot take, a
 unit that differs from what a function or an already registered feature expects -- each a
 :class:`ProcessError` (a ``UserError``) naming the process. The leaf processes' outputs become registered
-features ``/<domain>/feature/<entity>/<column>`` written to the leaf's window; :meth:`BoundPipeline.run`
-then calls the lake's ``run_pending`` so registered functions reading those features follow.
+features ``/<domain>/feature/<entity>/<column>`` written to the leaf's window (so do the roll-ups another
+roll-up reads, :meth:`Pipeline.stored`); :meth:`BoundPipeline.run` then calls the lake's ``run_pending`` so
+registered functions reading those features follow.
 
-Not covered yet: incremental runs from the delta log (each run evaluates its sources in full; the lake's
-writes are idempotent, so a re-run changes only what changed) and dask execution of processes.
+Runs are incremental (see :mod:`workbench.lake._pipeline_run`): a reduce reading another reduce reads
+that stage's cells back from the lake for just the windows the delta log says changed, so a second run
+after a small append recomputes only the affected windows; with a ``dask.distributed`` client on the lake,
+processes run as tasks on its workers.
 """
 
 from __future__ import annotations
@@ -148,8 +151,8 @@ class Pipeline:
         for name in self.order():
             out[name] = self._check_one(self.processes[name], out, lake, knowledge)
         if lake is not None:
-            for leaf in self.leaves():
-                self._check_leaf(leaf, out[leaf], lake)
+            for name, names in self.stored(out).items():
+                self._check_leaf(name, out[name], lake, names)
         return out
 
     def _check_one(self, p: Process, done: dict, lake, knowledge) -> _Checked:
@@ -204,11 +207,29 @@ class Pipeline:
             names[c] = explicit.get(c, c if c.startswith("/") else f"/{self.domain}/feature/{entity}/{c}")
         return names
 
-    def _check_leaf(self, leaf: str, checked: _Checked, lake) -> None:
+    def stored(self, checked: dict) -> dict[str, dict[str, str]]:
+        """Process -> {column: feature} for every process a lake run writes: the leaves, and each reduce
+        that feeds another reduce (its cells are what the roll-up above it is recomputed from), named by
+        its ``features=`` else ``/<domain>/feature/<entity>/<process>_<column>``."""
+        g = self.graph()
+        leaves = self.leaves()
+        out = {}
+        for name in self.order():
+            p = self.processes[name]
+            if name in leaves:
+                out[name] = self.feature_names(name, checked[name])
+            elif p.type == "reduce" and any(self.processes[d].type == "reduce" for d in nx.descendants(g, name)):
+                explicit = dict(p.params.get("features", {}))
+                c = checked[name]
+                out[name] = {col: explicit.get(col, f"/{self.domain}/feature/{c.keys[0]}/{name}_{col}")
+                             for col in c.frame.columns if col not in c.keys}
+        return out
+
+    def _check_leaf(self, leaf: str, checked: _Checked, lake, names: dict) -> None:
         from workbench.lake._registry import check_feature_name
 
         reg = lake.registry
-        for col, feat in self.feature_names(leaf, checked).items():
+        for col, feat in names.items():
             where = f"process {leaf!r} output {col!r}"
             try:
                 check_feature_name(feat)
@@ -255,7 +276,7 @@ class Pipeline:
     # ---- printing ------------------------------------------------------------------------------
     def describe(self, lake=None, knowledge=None) -> str:
         checked = self.validate(lake, knowledge)
-        leaves = set(self.leaves())
+        stored = self.stored(checked)
         lines = [f"Pipeline ({len(self.processes)} processes, domain {self.domain!r})"]
         for name in self.order():
             p, c = self.processes[name], checked[name]
@@ -265,9 +286,8 @@ class Pipeline:
             cols = [f"{col}: {polars_to_lake_dtype(t) or t}" + (f" [{c.units.get(col)}]" if c.units.get(col) else "")
                     for col, t in c.frame.schema.items()]
             lines.append(f"      -> {', '.join(cols)}")
-            if name in leaves:
-                for col, feat in self.feature_names(name, c).items():
-                    lines.append(f"      => feature {feat}  ({col})")
+            for col, feat in stored.get(name, {}).items():
+                lines.append(f"      => feature {feat}  ({col})")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -280,58 +300,4 @@ class Pipeline:
         return f"Pipeline({self.name!r}, {list(self.processes)}, domain={self.domain!r})"
 
 
-@dataclass
-class PipelineRun:
-    """What a run produced: every process's frame, the features written per leaf and the cascade's report."""
-
-    frames: dict
-    features: dict  # leaf -> {column: feature}
-    writes: dict  # leaf -> WriteReport
-    pending: object  # RunReport of lake.run_pending()
-
-
-class BoundPipeline:
-    """A pipeline attached to a lake and its knowledge repository (made by ``FeatureLake.pipeline``)."""
-
-    def __init__(self, pipeline: Pipeline, lake):
-        self.pipeline, self.lake = pipeline, lake
-        pipeline.validate(lake, self.knowledge)
-
-    @property
-    def knowledge(self):
-        """The lake's knowledge repository, read afresh so a run sees every fact recorded before it."""
-        return self.lake.knowledge
-
-    def validate(self):
-        return self.pipeline.validate(self.lake, self.knowledge)
-
-    def evaluate(self, **sources) -> dict[str, pl.DataFrame]:
-        return self.pipeline.evaluate(sources, lake=self.lake, knowledge=self.knowledge)
-
-    def run(self, **sources) -> PipelineRun:
-        """Evaluate, register each leaf's outputs as features, write them (one atomic write per leaf) and let
-        the lake's ``run_pending`` call the registered functions that read them."""
-        knowledge = self.knowledge
-        checked = self.pipeline.validate(self.lake, knowledge)
-        frames = self.pipeline.evaluate(sources, lake=self.lake, knowledge=knowledge)
-        features, writes = {}, {}
-        for leaf in self.pipeline.leaves():
-            c = checked[leaf]
-            names = self.pipeline.feature_names(leaf, c)
-            for col, feat in names.items():
-                self.lake.register_feature(feat, polars_to_lake_dtype(c.frame.schema[col]), c.units.get(col),
-                                           description=f"pipeline process {leaf!r}")
-            entities = [k for k in c.keys if k != "time"]
-            out = frames[leaf].select(*entities, "time", *[pl.col(col).alias(f) for col, f in names.items()])
-            writes[leaf] = self.lake.write(out, window=c.window, entities=entities)
-            features[leaf] = names
-        from workbench.lake.lineage import record_pipeline
-
-        record_pipeline(self.lake, self.pipeline, features)
-        return PipelineRun(frames, features, writes, self.lake.run_pending())
-
-    def __str__(self) -> str:
-        return self.pipeline.describe(self.lake, self.knowledge)
-
-    def __repr__(self) -> str:
-        return f"BoundPipeline({self.pipeline!r}, lake={self.lake.url!r})"
+from workbench.lake._pipeline_run import BoundPipeline, PipelineRun  # noqa: E402 - they build on Pipeline
