@@ -33,6 +33,7 @@ from workbench.lake._leases import ReaderLease, VersionRetired
 from workbench.lake._pit import gather  # point-in-time look-up; walks back per row, no index needed cold
 from workbench.lake._router import invoke
 from workbench.lake._store import CommitLog, WriterLock, fsync_tree
+from workbench.lake.media import MEDIA, check_how, is_media, prepare_media, resolve, resolve_series, storage_dtype, write_blobs
 from workbench.lake._validate import (
     TIME_RANGE_TEXT,
     LakeValidationError,
@@ -102,6 +103,7 @@ class WriteReport:
     values_written: int
     values_changed: int
     new_keys: int
+    interpreted: "RunReport | None" = None  # the interpretation functions the batch's media triggered
 
 
 @dataclass
@@ -186,7 +188,7 @@ class FeatureLake:
         found = [f"commits/{p.rstrip('/').rsplit('/', 1)[-1]}" for p in
                  self._log.fs.ls(self._log.path("commits"), detail=False)
                  if not p.rstrip("/").rsplit("/", 1)[-1].startswith(".")]
-        for d in ("windows", "deltas"):
+        for d in ("windows", "deltas", "media"):
             if self._log.fs.exists(self._log.path(d)):
                 found += [f"{d}/{p.rstrip('/').rsplit('/', 1)[-1]}" for p in self._log.fs.ls(self._log.path(d), detail=False)]
         return found
@@ -315,8 +317,9 @@ class FeatureLake:
         refused. A boundary ends one window and starts the next, so a start-stamped value still passes this
         check; ``write(..., window_start=)`` catches that."""
         check_feature_name(name)
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype={dtype!r} for feature {name!r}; expected one of {DTYPES}")
+        if dtype not in DTYPES and dtype not in MEDIA:
+            raise ValueError(f"dtype={dtype!r} for feature {name!r}; expected one of {DTYPES} or a media "
+                             f"quantity {MEDIA}")
         if categories is not None:
             if dtype != "categorical":
                 raise ValueError(f"categories= only applies to dtype='categorical', not {dtype!r}")
@@ -400,7 +403,7 @@ class FeatureLake:
 
     # ---- writes ------------------------------------------------------------------------------------
     def write(self, frame: pl.DataFrame, window: str = "day", entities=("customer",), time: str = "time",
-              context=(), attributes=(), window_start: str | None = None) -> WriteReport:
+              context=(), attributes=(), window_start: str | None = None, interpret: bool = True) -> WriteReport:
         """Upsert a batch of feature values, atomically.
 
         ``frame``: a polars DataFrame whose ``entities`` columns (plus optional ``context`` and
@@ -416,6 +419,11 @@ class FeatureLake:
         its window's END (start + one window); a value stamped at its start is refused, naming the feature,
         the time and the end to use. Without it the lake cannot tell: midnight is both the end of one day
         and the start of the next, so a time alone never shows which window a value summarises.
+
+        Media features (dtype text/image/audio/video, :mod:`workbench.lake.media`) take ``pl.Binary``
+        payloads (stored once by SHA-256, in this batch's commit) or ``pl.String`` URIs. With ``interpret``
+        (the default), a batch that changes a media feature read by an interpretation function runs
+        :meth:`run_pending` before returning (``WriteReport.interpreted``).
         """
         reserved = [c for c in (*_names(entities), *_names(context), *_names(attributes)) if c in ("key", "time")]
         if reserved:
@@ -424,10 +432,23 @@ class FeatureLake:
         with self.writing():
             head = self._head()
             reg = self._registry_of(head)
+            blobs: dict[str, bytes] = {}
+            frame = prepare_media(frame, reg, blobs)
             batch = prepare_frame(frame, reg, window, entities, time, context, attributes, window_start)
-            commit, stats = self._commit_updates(head, reg, {window: batch}, operation="write")
+            commit, stats = self._commit_updates(head, reg, {window: batch}, operation="write", blobs=blobs)
+            interpreted = None
+            if interpret and commit is not None and self._interpretations_of(reg, batch[1]):
+                # The design's ingestion layer: a media value is interpreted as it arrives, by the same
+                # resolver and router that run every function (so the outputs are ordinary features).
+                interpreted = self.run_pending()
         return WriteReport(commit["id"] if commit else None, window, stats["written"], stats["changed"],
-                           stats["new_keys"])
+                           stats["new_keys"], interpreted)
+
+    @staticmethod
+    def _interpretations_of(reg: Registry, updates: dict) -> list[str]:
+        """Interpretation functions that read a media feature of this batch."""
+        media = {f for f in updates if is_media(reg.feature(f).dtype)}
+        return [n for n, f in reg.functions.items() if f.role == "interpretation" and media & set(f.inputs)]
 
     def _merge_window(self, base: WindowData, reg: Registry, batch, window: str):
         """New dense arrays for one window with ``batch`` upserted, and the deltas (changed cells).
@@ -455,7 +476,7 @@ class FeatureLake:
         out = WindowData(keys, components, times, dict(base.dtypes), {k: list(v) for k, v in base.categories.items()})
         deltas, written, changed = [], 0, 0
         for feat in sorted(set(base.dtypes) | set(updates)):
-            dtype = reg.feature(feat).dtype
+            dtype = storage_dtype(reg.feature(feat).dtype)  # a media cell stores its reference as text
             out.dtypes[feat] = dtype
             if feat in base.dtypes:
                 prev = base.raw(feat)
@@ -511,7 +532,7 @@ class FeatureLake:
         return values.replace_strict(lookup, return_dtype=pl.Int32).to_numpy().astype(np.int32)
 
     def _commit_updates(self, head: dict, reg: Registry, updates_by_window: dict, operation: str,
-                        processed_through: int | None = None):
+                        processed_through: int | None = None, blobs: dict | None = None):
         windows = dict(head["windows"])
         all_deltas, stats = [], {"written": 0, "changed": 0, "new_keys": 0}
         new_versions, manifests = {}, {}
@@ -534,6 +555,11 @@ class FeatureLake:
         advance = processed_through is not None and processed_through != head["processed_through"]
         if not all_deltas and not advance:
             return None, stats  # idempotent: the same batch twice leaves no trace
+        media_extra = {}
+        if blobs and all_deltas:
+            # Payloads reach the disk before the commit whose window versions reference them.
+            new = write_blobs(self._log, blobs)
+            media_extra = {"media": sorted(blobs), "media_written": len(new)}
         delta_rel, n = None, 0
         if all_deltas:
             table = pl.concat(all_deltas)
@@ -546,7 +572,7 @@ class FeatureLake:
         commit = self._publish(operation=operation, registry=reg, windows=windows, deltas=delta_rel, n_deltas=n,
                                processed_through=head["processed_through"] if processed_through is None
                                else processed_through, parent=head["id"], manifests=manifests,
-                               extra={"summary": {k: int(v) for k, v in stats.items()},
+                               extra={"summary": {k: int(v) for k, v in stats.items()}, **media_extra,
                                       **({"deltas_crc": delta_crc} if delta_rel else {})})
         self._versions.update(new_versions)
         return commit, stats
@@ -591,14 +617,19 @@ class FeatureLake:
         comps = components_frame(data.components[kidx])
         for c in comps.columns:
             cols.append(comps[c])
+        reg = self._registry_of(self._head())
         for feat in spec.inputs:
             dtype = data.dtypes.get(feat)
             if dtype is None:
-                dtype = self.registry.feature(feat).dtype
-                cols.append(to_series(feat, dtype, empty(dtype, len(kidx)), np.zeros(len(kidx), bool)))
-                continue
-            vals, ok = gather(data, feat, kidx, t_ns, _effective_ttl(spec.ttl_ns, data.times, t_ns))
-            cols.append(to_series(feat, dtype, vals, ok, data.categories.get(feat)))
+                dtype = storage_dtype(reg.feature(feat).dtype)
+                s = to_series(feat, dtype, empty(dtype, len(kidx)), np.zeros(len(kidx), bool))
+            else:
+                vals, ok = gather(data, feat, kidx, t_ns, _effective_ttl(spec.ttl_ns, data.times, t_ns))
+                s = to_series(feat, dtype, vals, ok, data.categories.get(feat))
+            if is_media(reg.feature(feat).dtype):
+                # a function reads the payload itself, wherever it runs (the frame travels to dask workers)
+                s = resolve_series(self._log, s, "bytes", f" (input {feat!r} of {spec.name})")
+            cols.append(s)
         return pl.DataFrame(cols)
 
     @staticmethod
@@ -666,7 +697,8 @@ class FeatureLake:
             return self.client.gather(futures)
         return [invoke(self._target(spec), frame) for spec, _, frame in calls]
 
-    def _outputs_to_updates(self, spec: FunctionSpec, frame_in: pl.DataFrame, out, reg: Registry):
+    def _outputs_to_updates(self, spec: FunctionSpec, frame_in: pl.DataFrame, out, reg: Registry,
+                            blobs: dict | None = None):
         if not isinstance(out, pl.DataFrame):
             raise TypeError(f"function {spec.name!r} returned {type(out).__name__}; expected a polars DataFrame "
                             f"with columns key, time and {list(spec.outputs)}")
@@ -674,6 +706,8 @@ class FeatureLake:
         if missing:
             raise ValueError(f"function {spec.name!r} returned no column(s) {missing}; it must return key, time "
                              f"and every declared output {list(spec.outputs)}")
+        if blobs is not None:
+            out = prepare_media(out, reg, blobs)  # a function may write media too: payloads become references
         out = out.with_row_index("__row").with_columns(pl.col("__row").cast(pl.Int64))
         comps = frame_in.select(pl.col("key").alias("__digest")).unique()
         problems = []
@@ -750,8 +784,9 @@ class FeatureLake:
                         calls.append((spec, window, self._resolve_inputs(spec, data, targets)))
                 results = self._route(calls)
                 batches: dict[str, list] = {}
+                blobs: dict[str, bytes] = {}
                 for (spec, window, frame), out in zip(calls, results):
-                    batches.setdefault(window, []).append(self._outputs_to_updates(spec, frame, out, reg))
+                    batches.setdefault(window, []).append(self._outputs_to_updates(spec, frame, out, reg, blobs))
                     report.calls.append({"round": rnd, "function": spec.name, "window": window,
                                          "keys": frame["key"].n_unique(), "rows_in": frame.height,
                                          "rows_out": out.height, "round_values_changed": 0,
@@ -759,7 +794,7 @@ class FeatureLake:
                 # Outputs and the processed cursor move together in one commit.
                 updates = {w: self._merge_batches(b) for w, b in batches.items()}
                 commit, stats = self._commit_updates(head, reg, updates, operation="run_pending",
-                                                     processed_through=head["id"])
+                                                     processed_through=head["id"], blobs=blobs)
                 if commit is not None:
                     report.commits.append(commit["id"])
                 for c in report.calls:
@@ -810,15 +845,15 @@ class FeatureLake:
             parts = [p for p in np.array_split(np.arange(frame.height), max(1, partitions)) if len(p)]
             calls = [(spec, window, frame[int(p[0]): int(p[-1]) + 1]) for p in parts]
             results = self._route(calls)
-            batches = []
+            batches, blobs = [], {}
             for (_, _, f), out in zip(calls, results):
-                batches.append(self._outputs_to_updates(spec, f, out, reg))
+                batches.append(self._outputs_to_updates(spec, f, out, reg, blobs))
                 report.calls.append({"round": 1, "function": spec.name, "window": window,
                                      "keys": f["key"].n_unique(), "rows_in": f.height, "rows_out": out.height,
                                      "round_values_changed": 0,
                                      "routed": "dask" if self.client is not None else "in-process"})
             commit, stats = self._commit_updates(head, reg, {window: self._merge_batches(batches)},
-                                                 operation="backfill")
+                                                 operation="backfill", blobs=blobs)
             for c in report.calls:
                 c["round_values_changed"] = stats["changed"]
             if commit is not None:
@@ -856,10 +891,12 @@ class FeatureLake:
         return pl.DataFrame({"key": data.keys.astype(str)}).hstack(comps) if len(data.keys) else pl.DataFrame(
             schema={"key": pl.String})
 
-    def get(self, key, feature: str, window: str = "day", at=None):
+    def get(self, key, feature: str, window: str = "day", at=None, media: str = "bytes"):
         """The value of ``feature`` for ``key``: the latest one, or with ``at`` the latest at or before
-        ``at``. None when there is no such value."""
+        ``at``. None when there is no such value. For a media feature, ``media`` picks the payload
+        (``"bytes"``), where it lives (``"uri"``) or the stored reference (``"ref"``)."""
         self._check_window(window)
+        check_how(media)
         digest = self._digest(key, window)
         at_ns = None if at is None else _instant_ns(at, "at")
         head, data = self._snapshot(window)
@@ -883,12 +920,18 @@ class FeatureLake:
             return int(raw)
         if dtype == "bool":
             return bool(raw)
-        return data.categories[feature][int(raw)]
+        text = data.categories[feature][int(raw)]
+        if is_media(self._registry_of(head).feature(feature).dtype):
+            return resolve(self._log, text, media, f" (feature {feature!r})")
+        return text
 
-    def history(self, key, features, window: str = "day", start=None, end=None, count: int | None = None):
+    def history(self, key, features, window: str = "day", start=None, end=None, count: int | None = None,
+                media: str = "bytes"):
         """The stored values of ``features`` for ``key`` as a polars DataFrame (time + one column per
-        feature), rows where any of them has a value, within [start, end], the last ``count`` rows."""
+        feature), rows where any of them has a value, within [start, end], the last ``count`` rows.
+        Media features come back as ``media`` says (see :meth:`get`)."""
         self._check_window(window)
+        check_how(media)
         features = [features] if isinstance(features, str) else list(features)
         lo, hi = _instant_ns(start, "start"), _instant_ns(end, "end")
         reg = self.registry
@@ -904,7 +947,7 @@ class FeatureLake:
             tsel &= data.times <= hi
         cols, any_valid = {}, np.zeros(data.shape[1], dtype=bool)
         for f in features:
-            dtype = reg.feature(f).dtype
+            dtype = storage_dtype(reg.feature(f).dtype)
             if k >= 0 and f in data.dtypes:
                 row = data.raw(f)[k]
                 ok = valid_mask(dtype, row)
@@ -919,7 +962,8 @@ class FeatureLake:
             sel = sel[len(sel) - count:] if count else sel[:0]
         series = [pl.Series("time", data.times[sel]).cast(pl.Datetime("ns"))]
         for f, (dtype, row, ok) in cols.items():
-            series.append(to_series(f, dtype, row[sel], ok[sel], data.categories.get(f)))
+            s = to_series(f, dtype, row[sel], ok[sel], data.categories.get(f))
+            series.append(resolve_series(self._log, s, media, f" (feature {f!r})") if is_media(reg.feature(f).dtype) else s)
         return pl.DataFrame(series)
 
     def dataset(self, window: str = "day"):
@@ -935,7 +979,8 @@ class FeatureLake:
         return ds.rename({v: ds[v].attrs["feature"] for v in ds.data_vars if "feature" in ds[v].attrs})
 
     def training_frame(self, entity_df: pl.DataFrame, features, window: str = "day", ttl=None,
-                       time: str = "event_time", entities=None, context=(), attributes=()) -> pl.DataFrame:
+                       time: str = "event_time", entities=None, context=(), attributes=(),
+                       media: str = "bytes") -> pl.DataFrame:
         """Point-in-time join: ``entity_df``'s rows (same order) plus one column per feature holding the
         latest value at or before each row's ``time`` and, with ``ttl``, no older than ``time - ttl``
         (null otherwise).  Never a value from the future.
@@ -944,6 +989,7 @@ class FeatureLake:
         columns (plus ``context``/``attributes`` columns) must be in ``entity_df`` and form the keys.
         """
         self._check_window(window)
+        check_how(media)
         if not isinstance(entity_df, pl.DataFrame):
             raise TypeError(f"entity_df must be a polars DataFrame, got {type(entity_df).__name__}")
         features = [features] if isinstance(features, str) else list(features)
@@ -980,11 +1026,15 @@ class FeatureLake:
                 .fill_null(-1).to_numpy())
         out = []
         for spec in specs:
+            dtype = storage_dtype(spec.dtype)
             if spec.name not in data.dtypes:
-                out.append(to_series(spec.name, spec.dtype, empty(spec.dtype, len(kidx)), np.zeros(len(kidx), bool)))
-                continue
-            vals, ok = gather(data, spec.name, kidx, event_ns, _effective_ttl(ttl_ns, data.times, event_ns))
-            out.append(to_series(spec.name, spec.dtype, vals, ok, data.categories.get(spec.name)))
+                s = to_series(spec.name, dtype, empty(dtype, len(kidx)), np.zeros(len(kidx), bool))
+            else:
+                vals, ok = gather(data, spec.name, kidx, event_ns, _effective_ttl(ttl_ns, data.times, event_ns))
+                s = to_series(spec.name, dtype, vals, ok, data.categories.get(spec.name))
+            if is_media(spec.dtype):
+                s = resolve_series(self._log, s, media, f" (feature {spec.name!r})")
+            out.append(s)
         return entity_df.with_columns(out)
 
     # ---- maintenance -------------------------------------------------------------------------------
@@ -998,8 +1048,8 @@ class FeatureLake:
 
     def vacuum(self, keep_versions: int = 2) -> list[str]:
         """Delete what no reader can need: window versions that none of the last ``keep_versions`` versions
-        per window is (the head's is always kept), delta files no commit names, and leftovers of writers
-        killed mid-batch.  Returns the removed paths.
+        per window is (the head's is always kept), delta files no commit names, media payloads no remaining
+        window version references, and leftovers of writers killed mid-batch.  Returns the removed paths.
 
         Never under a live reader: a version that a live reader has pinned (see :mod:`._leases`) is only
         marked with a tombstone and removed by a later ``vacuum`` once no live lease names it."""
