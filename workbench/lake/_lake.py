@@ -33,6 +33,7 @@ from workbench.lake._leases import ReaderLease, VersionRetired
 from workbench.lake._pit import gather  # point-in-time look-up; walks back per row, no index needed cold
 from workbench.lake._router import invoke
 from workbench.lake._store import CommitLog, WriterLock, fsync_tree
+from workbench.lake._commands import expand
 from workbench.lake.media import MEDIA, check_how, is_media, prepare_media, resolve, resolve_series, storage_dtype, write_blobs
 from workbench.lake._validate import (
     TIME_RANGE_TEXT,
@@ -273,6 +274,12 @@ class FeatureLake:
         head = self._log.head(fresh=True)
         # Each window version's metadata checksums travel with every commit that names the version.
         known = {**((head or {}).get("manifests") or {}), **(manifests or {})}
+        extra = dict(extra or {})
+        # Feature families travel with every commit, like the registry (a commit says the whole state).
+        families = extra.pop("families", None)
+        families = (head or {}).get("families") or {} if families is None else families
+        if families:
+            extra["families"] = families
         commit = {
             # Above every file present, damaged ones included, so no damaged file is ever overwritten.
             "id": self._log.next_id(),
@@ -532,7 +539,10 @@ class FeatureLake:
         return values.replace_strict(lookup, return_dtype=pl.Int32).to_numpy().astype(np.int32)
 
     def _commit_updates(self, head: dict, reg: Registry, updates_by_window: dict, operation: str,
-                        processed_through: int | None = None, blobs: dict | None = None):
+                        processed_through: int | None = None, blobs: dict | None = None, subject: str | None = None,
+                        drop: set | None = None, registry_after: Registry | None = None):
+        """Merge, write and publish one batch per window. ``drop``: features whose arrays the new window
+        versions leave out (``delete_feature``), with ``registry_after`` the registry the commit records."""
         windows = dict(head["windows"])
         all_deltas, stats = [], {"written": 0, "changed": 0, "new_keys": 0}
         new_versions, manifests = {}, {}
@@ -543,7 +553,13 @@ class FeatureLake:
             merged, deltas, s = self._merge_window(base, reg, batch, window)
             for k in stats:
                 stats[k] += s[k]
-            if deltas:
+            dropped = False
+            for feat in drop or ():
+                if feat in merged.dtypes:
+                    for d in (merged.dtypes, merged._arrays, merged.categories):
+                        d.pop(feat, None)
+                    dropped = True
+            if deltas or dropped:
                 rel = self._log.new_object_name(f"windows/{window}", head["id"] + 1, ".zarr")
                 manifests[rel] = merged.write(self._log.url_of(rel))
                 if self._log.local:
@@ -553,7 +569,7 @@ class FeatureLake:
                 new_versions[rel] = merged
                 all_deltas.extend(deltas)
         advance = processed_through is not None and processed_through != head["processed_through"]
-        if not all_deltas and not advance:
+        if not all_deltas and not advance and windows == head["windows"]:
             return None, stats  # idempotent: the same batch twice leaves no trace
         media_extra = {}
         if blobs and all_deltas:
@@ -569,10 +585,12 @@ class FeatureLake:
             table.write_parquet(buf)
             self._log.write_bytes_atomic(delta_rel, buf.getvalue())
             delta_crc = f"{zlib.crc32(buf.getvalue()):08x}"
-        commit = self._publish(operation=operation, registry=reg, windows=windows, deltas=delta_rel, n_deltas=n,
+        commit = self._publish(operation=operation, registry=registry_after or reg, windows=windows, deltas=delta_rel,
+                               n_deltas=n,
                                processed_through=head["processed_through"] if processed_through is None
                                else processed_through, parent=head["id"], manifests=manifests,
                                extra={"summary": {k: int(v) for k, v in stats.items()}, **media_extra,
+                                      **({"subject": subject} if subject else {}),
                                       **({"deltas_crc": delta_crc} if delta_rel else {})})
         self._versions.update(new_versions)
         return commit, stats
@@ -860,6 +878,59 @@ class FeatureLake:
                 report.commits.append(commit["id"])
         return report
 
+    # ---- delete, update, families (workbench.lake._commands) ----------------------------------------
+    def delete(self, feature: str, keys=None, window: str = "day", start=None, end=None) -> WriteReport:
+        """Clear the stored values of ``feature`` (every key, or ``keys``; within [start, end]) in one commit.
+        The cleared cells are deltas: ``run_pending`` recomputes whatever reads the feature there."""
+        from workbench.lake import _commands
+
+        return _commands.delete(self, feature, keys, window, start, end)
+
+    def update(self, frame: pl.DataFrame, window: str = "day", entities=("customer",), time: str = "time",
+               context=(), attributes=()) -> WriteReport:
+        """Correct stored values (same frame as :meth:`write`); a row that would add a value is refused."""
+        from workbench.lake import _commands
+
+        return _commands.update(self, frame, window, entities, time, context, attributes)
+
+    def delete_feature(self, name: str) -> int:
+        """Clear every value of feature ``name``, drop its arrays and unregister it (one commit); refused while
+        a function or family uses it. Returns the number of values cleared."""
+        from workbench.lake import _commands
+
+        return _commands.delete_feature(self, name)
+
+    def register_family(self, name: str, features, description: str = "") -> dict:
+        """Group features of one entity as ``/<domain>/family/<entity>/<name>``, written and read together."""
+        from workbench.lake import _commands
+
+        return _commands.register_family(self, name, features, description)
+
+    def delete_family(self, name: str) -> None:
+        """Remove a family (its features and their values stay)."""
+        from workbench.lake import _commands
+
+        _commands.delete_family(self, name)
+
+    def write_family(self, name: str, frame: pl.DataFrame, **write_args) -> WriteReport:
+        """:meth:`write` a frame holding exactly the family's features (one commit for all of them)."""
+        from workbench.lake import _commands
+
+        return _commands.write_family(self, name, frame, **write_args)
+
+    def families(self) -> pl.DataFrame:
+        """The registered families: family, entity, features, description."""
+        from workbench.lake import _commands
+
+        return _commands.family_table(self._head())
+
+    def get_family(self, key, name: str, window: str = "day", at=None, media: str = "bytes") -> dict:
+        """``{feature: value}`` for every member of family ``name`` (see :meth:`get`)."""
+        from workbench.lake import _commands
+
+        _commands.check_family_name(name)
+        return {f: self.get(key, f, window, at, media) for f in expand(self._head(), [name])}
+
     # ---- queries -----------------------------------------------------------------------------------
     def _digest(self, key, window: str) -> str:
         if isinstance(key, EventKey):
@@ -932,7 +1003,7 @@ class FeatureLake:
         Media features come back as ``media`` says (see :meth:`get`)."""
         self._check_window(window)
         check_how(media)
-        features = [features] if isinstance(features, str) else list(features)
+        features = expand(self._head(), features)  # a family name reads its members
         lo, hi = _instant_ns(start, "start"), _instant_ns(end, "end")
         reg = self.registry
         for f in features:
@@ -992,7 +1063,7 @@ class FeatureLake:
         check_how(media)
         if not isinstance(entity_df, pl.DataFrame):
             raise TypeError(f"entity_df must be a polars DataFrame, got {type(entity_df).__name__}")
-        features = [features] if isinstance(features, str) else list(features)
+        features = expand(self._head(), features)  # a family name reads its members
         reg = self.registry
         specs = [reg.feature(f) for f in features]
         if entities is None:
