@@ -23,7 +23,6 @@ import numpy as np
 import polars as pl
 
 from workbench.errors import UserError
-from workbench.lake._keys import WINDOWS
 from workbench.lake._registry import Registry
 from workbench.lake._validate import instant_ns, prepare_frame
 from workbench.lake._window import valid_mask
@@ -141,7 +140,7 @@ def _clear_batch(data, feature: str, rows: np.ndarray, tsel: np.ndarray):
 
 def delete(lake, feature: str, keys=None, window: str = "day", start=None, end=None):
     """Clear ``feature``'s stored values (all keys, or ``keys``: EventKeys or digests; within [start, end])."""
-    from workbench.lake._lake import WriteReport
+    from workbench.lake._storage import WriteReport
 
     lake._check_window(window)
     lo, hi = instant_ns(start, "start"), instant_ns(end, "end")
@@ -169,7 +168,7 @@ def delete(lake, feature: str, keys=None, window: str = "day", start=None, end=N
 def update(lake, frame: pl.DataFrame, window: str = "day", entities=("customer",), time: str = "time",
            context=(), attributes=()):
     """A write that only changes values already stored; refuses (naming the first) rows that would add one."""
-    from workbench.lake._lake import WriteReport
+    from workbench.lake._storage import WriteReport
 
     with lake.writing():
         head = lake._head()
@@ -240,5 +239,5 @@ def family_table(head: dict) -> pl.DataFrame:
                                       "description": pl.String})
 
 
-__all__ = ["FAMILY_NAME", "WINDOWS", "check_family_name", "delete", "delete_family", "delete_feature", "expand",
+__all__ = ["FAMILY_NAME", "check_family_name", "delete", "delete_family", "delete_feature", "expand",
            "family_table", "register_family", "update", "write_family"]

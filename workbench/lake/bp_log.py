@@ -119,7 +119,8 @@ def demo_logs(n_patients: int = 4, *, seed: int = 0, degraded: tuple[int, ...] =
                              "pulse": int(round(base_p + rng.normal(0, 4)))})
         readings = pl.DataFrame(rows)
         bad = i in degraded
-        png = render_sheet(sheet_lines(readings), seed=seed * 1000 + i, blur=2.2 if bad else 0.6, noise=40 if bad else 0)
+        png = render_sheet(sheet_lines(readings), seed=seed * 1000 + i, blur=2.2 if bad else 0.6,
+                           noise=40 if bad else 0)
         sheets.append({"patient": patient, "time": visit + dt.timedelta(hours=9 + i), SHEET: png})
         truth.append(readings)
     frame = pl.DataFrame(sheets, schema={"patient": pl.String, "time": pl.Datetime("us"), SHEET: pl.Binary})
