@@ -118,3 +118,19 @@ def test_roc_dates_and_parsing_round_trip():
 def test_bytes_that_are_not_an_image_are_a_user_error():
     with pytest.raises(UserError, match="not an image"):
         decode_image(b"not a png")
+
+
+def test_a_persons_transcription_takes_the_sheet_out_of_review(demo):
+    # last in this module: it changes the shared lake
+    lake, sheets, truth, _ = demo
+    t = truth.filter(pl.col("patient") == "p001")
+    scan = sheets.filter(pl.col("patient") == "p001")["time"][0]
+    report = bp.transcribe(lake, "p001", scan, "\n".join(bp.sheet_lines(t)))
+    assert {c["function"] for c in report.calls} == {bp.READINGS_FUNCTION}  # not the recognizer again
+    key = EventKey({"patient": "p001"})
+    assert lake.get(key, bp.N_READINGS) == t.height and lake.get(key, bp.REVIEW) is None
+    want_map = float(mean_arterial_pressure(t["systolic"], t["diastolic"]).mean())
+    assert lake.get(key, bp.MAP_MEAN) == pytest.approx(want_map)
+    assert bp.review_table(lake).height == 0
+    with pytest.raises(UserError, match="update would add"):
+        bp.transcribe(lake, "p999", scan, "110/03/09")  # no such sheet: nothing to correct

@@ -17,7 +17,9 @@ In the lake (entity ``patient``, window ``day``, time = the scan, when the value
    :func:`~workbench.clinical.mean_arterial_pressure` and :func:`~workbench.clinical.average_real_variability`,
    writes :data:`N_READINGS`, :data:`MAP_MEAN` and :data:`SBP_ARV`;
 3. a read below the confidence threshold, or one that does not parse, writes none of those: it writes the
-   reason to :data:`REVIEW` instead, and :func:`review_table` lists it for a person to check against the image.
+   reason to :data:`REVIEW` instead, and :func:`review_table` lists it for a person to check against the image;
+4. the person's reading goes back with :func:`transcribe` -- an ``update`` of the stored text with confidence 1
+   -- so the rule of step 2 runs again and the sheet leaves the review table.
 
 The readings are stamped at the scan, not at the dates on the sheet: a model trained on frames before the
 visit must not see what the clinic learnt at the visit (the point-in-time rule, as everywhere in the lake).
@@ -215,6 +217,16 @@ def register_bp_log(lake, *, threshold: float = THRESHOLD, model=None) -> dict:
                                        f"else a review entry")
     return {"features": [SHEET, TEXT, CONFIDENCE, N_READINGS, MAP_MEAN, SBP_ARV, REVIEW],
             "functions": ["/commons/function/interpretation/image/text_line", READINGS_FUNCTION]}
+
+
+def transcribe(lake, patient: str, time, text: str, window: str = "day"):
+    """Record a person's reading of a sheet in review: its text, with confidence 1 (read by a human), as a
+    correction of the stored values (``lake.update``), then ``run_pending`` so the readings rule recomputes
+    from it. Returns the RunReport. (Re-running the recognizer over the image, e.g. by a backfill, would
+    replace the transcription again.)"""
+    frame = pl.DataFrame({"patient": [patient], "time": [time], TEXT: [text], CONFIDENCE: [1.0]})
+    lake.update(frame, window=window, entities="patient")
+    return lake.run_pending()
 
 
 def review_table(lake, window: str = "day") -> pl.DataFrame:
