@@ -182,3 +182,14 @@ def test_a_function_can_write_media(lake):
     lake.run_pending()
     assert lake.get(key("a"), thumb) == b"1.5"
     assert lake.check().exit_code == 0
+
+
+def test_media_on_an_fsspec_store_reads_back_and_vacuums_the_same(tmp_path):
+    lake = FeatureLake.open(f"memory://media-{tmp_path.name}")
+    lake.register_feature(IMAGE, "image")
+    lake.write(frame(["a", "b"], [b"m1", b"m2"]), entities="patient")
+    lake.write(frame(["a"], [b"m3"]), entities="patient")
+    assert lake.get(key("a"), IMAGE) == b"m3" and lake.get(key("a"), IMAGE, media="uri").startswith("memory://")
+    removed = lake.vacuum(keep_versions=1)
+    assert blob_rel("sha256:" + hashlib.sha256(b"m1").hexdigest()) in removed
+    assert lake.get(key("b"), IMAGE) == b"m2" and lake.check().exit_code == 0
