@@ -1,6 +1,7 @@
 """A feature lake on xarray + zarr: event keys, a registry of features and functions, atomic upserts with
-a delta log, resolvers and a function router (in-process or dask), point-in-time training frames, and an
-integrity check (``workbench lake check``).
+a delta log, resolvers and a function router (in-process or dask), point-in-time training frames, media
+features (text, image, audio, video payloads by SHA-256 or URI), interpretation functions run at ingestion
+(the CRNN over image features), and an integrity check (``workbench lake check``).
 
 The public names load on first use, so ``workbench --help`` (which imports this package to find
 ``workbench.lake.cli``) does not pay for polars, zarr and xarray.
@@ -22,6 +23,8 @@ _EXPORTS = {
     "workbench.lake._integrity": ("CheckReport", "check"),
     "workbench.lake.pipeline": ("Pipeline", "Process", "ProcessError"),
     "workbench.lake.knowledge": ("KnowledgeRepository",),
+    "workbench.lake.media": ("MEDIA",),
+    "workbench.lake.interpretation": ("TEXT_LINE", "register_text_line"),
 }  # fmt: skip
 # Submodules (workbench.lake.demo, .plot, .cli) load through the import system, not through __getattr__.
 __all__, __getattr__, _dir = lazy_exports("workbench.lake", _EXPORTS, globals())

@@ -8,7 +8,9 @@ What is checked, newest commit first until one passes completely:
 * each window version the commit names: the metadata checksums of its manifest, every chunk file present
   (the lake writes all chunks, so an absent one is damage even though readers read it as missing) and
   decoding with its CRC-32C, coordinates agreeing with the arrays;
-* every delta file a commit names: present and matching the CRC-32 in the commit.
+* every delta file a commit names: present and matching the CRC-32 in the commit;
+* every media payload a window version references (``media/sha256/..``): present and hashing to its name.
+  A payload nothing references (a writer killed before its commit) is an orphan.
 
 ``repair`` (under the writer lock) moves damaged and stray commit files and every commit newer than the
 last good one into ``quarantine/`` (a rollback to the last good commit; nothing is deleted that could
@@ -29,6 +31,7 @@ from workbench.lake._leases import tombstone_rel
 from workbench.lake._registry import DTYPES, Registry, check_feature_name
 from workbench.lake._store import COMMITS, CommitLog, WriterLock, parse_commit
 from workbench.lake._window import STORAGE, chunk_files, var_name, verify_manifest
+from workbench.lake.media import MEDIA, blob_ref, blob_rel, media_features, stored_blobs, window_refs
 
 QUARANTINE = "quarantine"
 
@@ -83,7 +86,7 @@ def _verify_registry(commit: dict) -> str | None:
         reg = Registry.from_json(commit["registry"])
         for name, spec in reg.features.items():
             check_feature_name(name)
-            if spec.dtype not in DTYPES:
+            if spec.dtype not in DTYPES and spec.dtype not in MEDIA:
                 return f"feature {name!r} has unknown dtype {spec.dtype!r}"
         for name, fn in reg.functions.items():
             for feat in (*fn.inputs, *fn.outputs):
@@ -208,9 +211,24 @@ def _check(log: CommitLog) -> CheckReport:
     bad_above: list[int] = []
     verified: dict[str, list[str]] = {}
 
+    media = media_features(good.values())
+    blob_ok: dict[str, str | None] = {}
+
+    def blob_problem(ref):
+        if ref not in blob_ok:
+            rel = blob_rel(ref)
+            try:
+                blob_ok[ref] = None if blob_ref(fs.cat_file(log.path(rel))) == ref else \
+                    f"media payload {rel} fails its SHA-256"
+            except FileNotFoundError:
+                blob_ok[ref] = f"media payload {rel} is missing (a dangling reference)"
+        return blob_ok[ref]
+
     def window_problems(c, w, rel):
         if rel not in verified:
             verified[rel] = verify_window(log, rel, c.get("manifests", {}).get(rel), w)
+            if not verified[rel]:
+                verified[rel] = [p for ref in sorted(window_refs(log, rel, media)) if (p := blob_problem(ref))]
         return verified[rel]
 
     for i in sorted(good, reverse=True):
@@ -270,8 +288,32 @@ def _check(log: CommitLog) -> CheckReport:
             if rel not in named_deltas:
                 report.findings.append(Finding("orphan", rel, "delta file no commit names",
                                                "vacuum or --repair removes it"))
+    live = live_blob_refs(log, media, named)
+    for rel, ref in sorted(stored_blobs(log).items()):
+        if ref is None:
+            report.findings.append(Finding("orphan", rel, "not a media payload (a temporary file of a killed "
+                                           "writer, or a stray)", "vacuum or --repair removes it"))
+        elif ref not in live:
+            report.findings.append(Finding("orphan", rel, "media payload no window version references",
+                                           "vacuum or --repair removes it"))
     report.damage_left = bool(report.damage)
     return report
+
+
+def live_blob_refs(log: CommitLog, media: set[str], named: set[str]) -> set[str]:
+    """References held by the window versions still on disk that a commit names (a vacuumed-away version
+    holds none, and neither does a killed writer's unpublished one)."""
+    refs: set[str] = set()
+    if not media:
+        return refs
+    for w in WINDOWS:
+        base = log.path("windows", w)
+        if log.fs.exists(base):
+            for p in log.fs.ls(base, detail=False):
+                rel = f"windows/{w}/{_name(p)}"
+                if rel in named:
+                    refs |= window_refs(log, rel, media)
+    return refs
 
 
 def _data_dirs(log: CommitLog) -> bool:
@@ -283,6 +325,20 @@ def _quarantine(log: CommitLog, rel: str, report: CheckReport) -> None:
     fs.makedirs(log.path(QUARANTINE, os.path.dirname(rel)), exist_ok=True)
     fs.mv(log.path(rel), log.path(QUARANTINE, rel), recursive=True)
     report.repaired.append(f"moved {rel} to {QUARANTINE}/{rel}")
+
+
+def _quarantined_commits(log: CommitLog) -> list[dict]:
+    import json
+
+    out = []
+    folder = log.path(QUARANTINE, COMMITS)
+    if log.fs.exists(folder):
+        for p in log.fs.ls(folder, detail=False):
+            with contextlib.suppress(Exception):
+                c = json.loads(log.fs.cat_file(p))
+                if isinstance(c, dict):
+                    out.append(c)
+    return out
 
 
 def _named_in(log: CommitLog, folder: str) -> set[str]:
@@ -335,6 +391,18 @@ def _repair(log: CommitLog, report: CheckReport) -> None:
             _quarantine(log, rel, report)
         else:
             fs.rm(log.path(rel), recursive=True)
+            report.repaired.append(f"removed orphan {rel}")
+    # Media payloads: kept while a remaining window version references them; those only rolled-back
+    # commits named go to quarantine with them, the rest (killed writers' leftovers) are removed.
+    live = live_blob_refs(log, media_features(remaining + _quarantined_commits(log)), named)
+    quarantined_refs = {r for c in _quarantined_commits(log) for r in c.get("media", [])}
+    for rel, ref in stored_blobs(log).items():
+        if ref is not None and ref in live:
+            continue
+        if ref is not None and ref in quarantined_refs:
+            _quarantine(log, rel, report)
+        else:
+            fs.rm(log.path(rel))
             report.repaired.append(f"removed orphan {rel}")
     with contextlib.suppress(Exception):
         from workbench.lake._leases import live_pins

@@ -1,130 +1,47 @@
-"""FeatureLake: registry + zarr storage + commit/delta log + resolvers + router + point-in-time queries."""
+"""FeatureLake: the small facade over the lake's owners.
+
+=====================  =========================================================================
+concern                owner module
+=====================  =========================================================================
+commits, lock, leases  :mod:`._store`, :mod:`._leases` (and the state methods of this class)
+storage (writes)       :mod:`._storage`: validate, merge into window versions, deltas, media, commit
+registry               :mod:`._registration` (commands), :mod:`._registry` (the model)
+resolvers and router   :mod:`._resolvers`: ``run_pending``, ``backfill``, dask or in-process calls
+queries                :mod:`._queries`: ``get``, ``history``, ``keys``, ``dataset``, ``training_frame``
+delete and families    :mod:`._commands`
+pipelines, knowledge   :mod:`.pipeline`, :mod:`.knowledge`, :mod:`.lineage`
+maintenance            :mod:`._maintenance` (``vacuum``), :mod:`._integrity` (``check``)
+=====================  =========================================================================
+
+Each public method here is one line that hands its arguments to its owner; the state every owner shares
+(the commit log, the writer lock, the reader lease, cached window versions, bound callables) lives on the
+object.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import io
-import re
 import threading
-import uuid
-import zlib
-from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-import numpy as np
 import polars as pl
 
-from workbench.lake._keys import WINDOWS, EventKey
-from workbench.lake._registry import (
-    DTYPES,
-    KINDS,
-    FeatureSpec,
-    FunctionSpec,
-    HttpInvocation,
-    Registry,
-    callable_ref,
-    check_feature_name,
-    check_function_name,
-)
-from workbench.errors import UserError
+from workbench.lake import _queries as queries_
+from workbench.lake import _registration as registration_
+from workbench.lake import _resolvers as resolvers_
+from workbench.lake import _storage as storage_
 from workbench.lake._errors import LakeIntegrityError
+from workbench.lake._keys import EventKey
 from workbench.lake._leases import ReaderLease, VersionRetired
-from workbench.lake._pit import gather  # point-in-time look-up; walks back per row, no index needed cold
-from workbench.lake._router import invoke
-from workbench.lake._store import CommitLog, WriterLock, fsync_tree
-from workbench.lake._validate import (
-    TIME_RANGE_TEXT,
-    LakeValidationError,
-    coerce_values,
-    instant_ns,
-    key_table,
-    out_of_range_rows,
-    prepare_frame,
-    time_to_ns,
-)
-from workbench.lake._window import (
-    WindowData,
-    components_frame,
-    elapsed_ns,
-    empty,
-    to_series,
-    valid_mask,
-)
+from workbench.lake._pit import gather  # noqa: F401 - the kernel _queries and _resolvers use (tests check it is _pit's)
+from workbench.lake._registry import FeatureSpec, FunctionSpec, HttpInvocation, Registry
+from workbench.lake._resolvers import RunReport
+from workbench.lake._storage import WriteReport
+from workbench.lake._store import CommitLog, WriterLock
+from workbench.lake._window import WindowData
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m|h|d|w)\s*$")
-_UNIT_NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9,
-            "d": 86400 * 10**9, "w": 7 * 86400 * 10**9}
-
-
-def _duration_ns(value, argname: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, _dt.timedelta):
-        ns = int(round(value.total_seconds() * 1e9))
-    elif isinstance(value, np.timedelta64):
-        ns = int(value.astype("timedelta64[ns]").astype(np.int64))
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        ns = int(float(m[1]) * _UNIT_NS[m[2]])
-    else:
-        raise TypeError(f"{argname}={value!r}; expected a datetime.timedelta or text like '7d', '12h', '30m'")
-    ns = min(ns, 2**64 - 1)  # longer than the whole storable span (2**64 ns) means no limit
-    if ns < 0:
-        raise UserError(f"{argname}={value!r} is negative; a time-to-live is how far back a value may be, "
-                        f"pass a positive duration such as '7d' (or None for no limit)")
-    return ns
-
-
-_instant_ns = instant_ns
-
-
-def _effective_ttl(ttl_ns: int | None, times: np.ndarray, event_ns: np.ndarray) -> int | None:
-    """None (no limit) for a ttl that reaches back past every stored time from every event: the same
-    answer, and ``event - ttl`` is then never formed, so it cannot overflow int64."""
-    if ttl_ns is None or len(times) == 0 or len(event_ns) == 0:
-        return ttl_ns
-    span = int(np.max(event_ns)) - int(times[0])  # Python ints: exact across the whole range
-    return None if ttl_ns >= span else ttl_ns
-
-
-def _names(value) -> tuple:
-    if value is None:
-        return ()
-    return (value,) if isinstance(value, str) else tuple(value)
-
-
-@dataclass
-class WriteReport:
-    """What one committed write changed (``commit`` is None when the batch changed nothing)."""
-
-    commit: int | None
-    window: str
-    values_written: int
-    values_changed: int
-    new_keys: int
-
-
-@dataclass
-class RunReport:
-    """What :meth:`FeatureLake.run_pending` did: one entry per function call, grouped in rounds.
-
-    A round's outputs are committed together, so ``round_values_changed`` is the number of stored values
-    that round's commit changed (shared by the calls of the round)."""
-
-    calls: list[dict] = field(default_factory=list)
-    rounds: int = 0
-    deltas_processed: int = 0
-    commits: list[int] = field(default_factory=list)
-
-    def to_frame(self) -> pl.DataFrame:
-        schema = {"round": pl.Int64, "function": pl.String, "window": pl.String, "keys": pl.Int64,
-                  "rows_in": pl.Int64, "rows_out": pl.Int64, "round_values_changed": pl.Int64, "routed": pl.String}
-        return pl.DataFrame(self.calls, schema=schema)
-
-    def __repr__(self) -> str:
-        names = sorted({c["function"] for c in self.calls})
-        return (f"RunReport(rounds={self.rounds}, calls={len(self.calls)}, functions={names}, "
-                f"deltas_processed={self.deltas_processed}, commits={self.commits})")
+__all__ = ["FeatureLake", "RunReport", "WriteReport"]
 
 
 class FeatureLake:
@@ -186,7 +103,7 @@ class FeatureLake:
         found = [f"commits/{p.rstrip('/').rsplit('/', 1)[-1]}" for p in
                  self._log.fs.ls(self._log.path("commits"), detail=False)
                  if not p.rstrip("/").rsplit("/", 1)[-1].startswith(".")]
-        for d in ("windows", "deltas"):
+        for d in ("windows", "deltas", "media"):
             if self._log.fs.exists(self._log.path(d)):
                 found += [f"{d}/{p.rstrip('/').rsplit('/', 1)[-1]}" for p in self._log.fs.ls(self._log.path(d), detail=False)]
         return found
@@ -271,6 +188,12 @@ class FeatureLake:
         head = self._log.head(fresh=True)
         # Each window version's metadata checksums travel with every commit that names the version.
         known = {**((head or {}).get("manifests") or {}), **(manifests or {})}
+        extra = dict(extra or {})
+        # Feature families travel with every commit, like the registry (a commit says the whole state).
+        families = extra.pop("families", None)
+        families = (head or {}).get("families") or {} if families is None else families
+        if families:
+            extra["families"] = families
         commit = {
             # Above every file present, damaged ones included, so no damaged file is ever overwritten.
             "id": self._log.next_id(),
@@ -314,35 +237,7 @@ class FeatureLake:
         then written to that window and each time must be a window boundary (its end), or the write is
         refused. A boundary ends one window and starts the next, so a start-stamped value still passes this
         check; ``write(..., window_start=)`` catches that."""
-        check_feature_name(name)
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype={dtype!r} for feature {name!r}; expected one of {DTYPES}")
-        if categories is not None:
-            if dtype != "categorical":
-                raise ValueError(f"categories= only applies to dtype='categorical', not {dtype!r}")
-            categories = tuple(str(c) for c in categories)
-        if unit is not None and not isinstance(unit, str):
-            raise TypeError(f"unit must be text such as 'dB' or 's', got {unit!r}")
-        if window is not None and window not in WINDOWS:
-            raise UserError(f"window={window!r} for feature {name!r}; expected one of {WINDOWS} (or None for a "
-                            f"value that is not an aggregate)")
-        spec = FeatureSpec(name, dtype, unit, description, categories, window)
-        with self.writing():
-            head = self._head()
-            reg = self._registry_of(head)
-            if reg.features.get(name) == spec:
-                return spec
-            old = reg.features.get(name)
-            new = reg.with_feature(spec)  # refuses a dtype change
-            if old is not None and old.unit != spec.unit:
-                raise UserError(
-                    f"feature {name!r} is registered with unit={old.unit!r}, not {unit!r}; stored values keep "
-                    f"their unit, so register the new unit under a new name (e.g. a _v2 suffix)")
-            new = reg.with_feature(spec)
-            self._publish(operation="register_feature", registry=new, windows=head["windows"], deltas=None,
-                          n_deltas=0, processed_through=head["processed_through"], parent=head["id"],
-                          extra={"subject": name})
-        return spec
+        return registration_.register_feature(self, name, dtype, unit, description, categories, window)
 
     def register_function(self, name: str, fn: Callable | None, inputs: Sequence[str], outputs: Sequence[str],
                           kind: str = "ML", *, attributes: Sequence[str] = (), description: str = "",
@@ -368,39 +263,12 @@ class FeatureLake:
         in this process.  ``http={"url": ...}`` instead of ``fn`` POSTs ``inputs`` as JSON records and
         expects JSON records back.  Cycles among functions are refused.
         """
-        check_function_name(name)
-        if kind not in KINDS:
-            raise ValueError(f"kind={kind!r} for function {name!r}; expected one of {KINDS}")
-        inputs, outputs = tuple(inputs), tuple(outputs)
-        if not inputs or not outputs:
-            raise ValueError(f"function {name!r} needs at least one input and one output feature")
-        if set(inputs) & set(outputs):
-            raise ValueError(f"function {name!r} reads and writes {sorted(set(inputs) & set(outputs))}: a cycle")
-        if isinstance(http, dict):
-            http = HttpInvocation(**{**http, "headers": tuple(tuple(h) for h in dict(http.get("headers", {})).items())})
-        if (fn is None) == (http is None):
-            raise ValueError(f"function {name!r}: pass exactly one of fn (a callable) or http (an invocation)")
-        if fn is not None and not callable(fn):
-            raise TypeError(f"fn for {name!r} must be callable, got {type(fn).__name__}")
-        spec = FunctionSpec(name=name, inputs=inputs, outputs=outputs, kind=kind, attributes=tuple(attributes),
-                            description=description, ttl_ns=_duration_ns(ttl, "ttl"),
-                            callable_ref=callable_ref(fn) if fn is not None else None, http=http)
-        with self.writing():
-            head = self._head()
-            reg = self._registry_of(head)
-            old = reg.functions.get(name)
-            if old is None or old.to_json() != spec.to_json():
-                new = reg.with_function(spec)
-                self._publish(operation="register_function", registry=new, windows=head["windows"], deltas=None,
-                              n_deltas=0, processed_through=head["processed_through"], parent=head["id"],
-                              extra={"subject": name})
-            if fn is not None:
-                self._callables[name] = fn
-        return spec
+        return registration_.register_function(self, name, fn, inputs, outputs, kind, attributes=attributes,
+                                               description=description, ttl=ttl, http=http)
 
     # ---- writes ------------------------------------------------------------------------------------
     def write(self, frame: pl.DataFrame, window: str = "day", entities=("customer",), time: str = "time",
-              context=(), attributes=(), window_start: str | None = None) -> WriteReport:
+              context=(), attributes=(), window_start: str | None = None, interpret: bool = True) -> WriteReport:
         """Upsert a batch of feature values, atomically.
 
         ``frame``: a polars DataFrame whose ``entities`` columns (plus optional ``context`` and
@@ -416,526 +284,139 @@ class FeatureLake:
         its window's END (start + one window); a value stamped at its start is refused, naming the feature,
         the time and the end to use. Without it the lake cannot tell: midnight is both the end of one day
         and the start of the next, so a time alone never shows which window a value summarises.
+
+        Media features (dtype text/image/audio/video, :mod:`workbench.lake.media`) take ``pl.Binary``
+        payloads (stored once by SHA-256, in this batch's commit) or ``pl.String`` URIs. With ``interpret``
+        (the default), a batch that changes a media feature read by an interpretation function runs
+        :meth:`run_pending` before returning (``WriteReport.interpreted``).
         """
-        reserved = [c for c in (*_names(entities), *_names(context), *_names(attributes)) if c in ("key", "time")]
-        if reserved:
-            raise UserError(f"key column(s) {reserved} use a reserved name: function inputs already carry 'key' "
-                            f"(the digest) and 'time' (the window time); rename the column, e.g. to 'time_of_day'")
-        with self.writing():
-            head = self._head()
-            reg = self._registry_of(head)
-            batch = prepare_frame(frame, reg, window, entities, time, context, attributes, window_start)
-            commit, stats = self._commit_updates(head, reg, {window: batch}, operation="write")
-        return WriteReport(commit["id"] if commit else None, window, stats["written"], stats["changed"],
-                           stats["new_keys"])
-
-    def _merge_window(self, base: WindowData, reg: Registry, batch, window: str):
-        """New dense arrays for one window with ``batch`` upserted, and the deltas (changed cells).
-
-        ``batch`` is (keys[__kid, __digest, __components], {feature: DataFrame[__kid, __t, value]}).
-        """
-        keys_in, updates = batch
-        joined = keys_in.join(base.key_index(), on="__digest", how="left")
-        fresh = joined.filter(pl.col("__kidx").is_null())
-        k0, t0 = base.shape
-        keys = np.concatenate([base.keys, fresh["__digest"].to_numpy().astype(object)])
-        components = np.concatenate([base.components, fresh["__components"].to_numpy().astype(object)])
-        # batch key id -> row in the merged window (existing rows keep their place, new keys go last)
-        kid_to_kidx = np.full(keys_in.height, -1, dtype=np.int64)
-        old = joined.filter(pl.col("__kidx").is_not_null())
-        kid_to_kidx[old["__kid"].to_numpy()] = old["__kidx"].to_numpy()
-        kid_to_kidx[fresh["__kid"].to_numpy()] = k0 + np.arange(fresh.height)
-        digest_by_kid = keys_in.sort("__kid")["__digest"]
-        # Cells to clear (null values) never add a time column: an absent time has nothing to clear.
-        all_t = np.concatenate([u.filter(pl.col("value").is_not_null())["__t"].to_numpy() for u in updates.values()])
-        times = np.union1d(base.times, all_t).astype(np.int64)
-        shape = (len(keys), len(times))
-        same_shape = shape == (k0, t0)
-        tpos_old = np.searchsorted(times, base.times)
-        out = WindowData(keys, components, times, dict(base.dtypes), {k: list(v) for k, v in base.categories.items()})
-        deltas, written, changed = [], 0, 0
-        for feat in sorted(set(base.dtypes) | set(updates)):
-            dtype = reg.feature(feat).dtype
-            out.dtypes[feat] = dtype
-            if feat in base.dtypes:
-                prev = base.raw(feat)
-                if same_shape:
-                    arr = prev.copy() if feat in updates else prev
-                else:
-                    arr = empty(dtype, shape)
-                    arr[:k0, tpos_old] = prev
-            else:
-                arr = empty(dtype, shape)
-            if feat in updates:
-                u = updates[feat]
-                kid = u["__kid"].to_numpy()
-                kidx = kid_to_kidx[kid]
-                t_ns = u["__t"].to_numpy()
-                tidx = np.searchsorted(times, t_ns)
-                # A null value (only function outputs carry them) clears the cell: a recomputed output that
-                # is now "no value" must not keep the value an earlier computation stored.
-                clear = u["value"].is_null().to_numpy()
-                new = empty(dtype, len(u))
-                if (~clear).any():
-                    new[~clear] = self._encode(out, feat, dtype, u["value"].filter(~clear))
-                before = arr[kidx, tidx]
-                had = valid_mask(dtype, before)
-                diff = np.where(clear, had, ~had | (before != new))
-                arr[kidx, tidx] = new
-                written += int((~clear).sum())
-                changed += int(diff.sum())
-                if diff.any():
-                    deltas.append(pl.DataFrame({
-                        "key": digest_by_kid.gather(kid[diff]),
-                        "window": pl.Series([window], dtype=pl.String).new_from_index(0, int(diff.sum())),
-                        "feature": pl.Series([feat], dtype=pl.String).new_from_index(0, int(diff.sum())),
-                        "time": pl.Series(t_ns[diff]).cast(pl.Datetime("ns")),
-                    }))
-            out._arrays[feat] = arr
-        return out, deltas, {"written": written, "changed": changed, "new_keys": fresh.height}
-
-    @staticmethod
-    def _encode(out: WindowData, feat: str, dtype: str, values: pl.Series) -> np.ndarray:
-        if dtype == "float":
-            return values.cast(pl.Float64).to_numpy()
-        if dtype == "int":
-            return values.cast(pl.Int64).to_numpy()
-        if dtype == "bool":
-            return values.cast(pl.Int8).to_numpy().astype(np.int8)
-        cats = out.categories.setdefault(feat, [])
-        lookup = {c: i for i, c in enumerate(cats)}
-        for v in values.unique(maintain_order=True).to_list():
-            if v not in lookup:
-                lookup[v] = len(cats)
-                cats.append(v)
-        return values.replace_strict(lookup, return_dtype=pl.Int32).to_numpy().astype(np.int32)
+        return storage_.write(self, frame, window, entities, time, context, attributes, window_start, interpret)
 
     def _commit_updates(self, head: dict, reg: Registry, updates_by_window: dict, operation: str,
-                        processed_through: int | None = None):
-        windows = dict(head["windows"])
-        all_deltas, stats = [], {"written": 0, "changed": 0, "new_keys": 0}
-        new_versions, manifests = {}, {}
-        for window, batch in updates_by_window.items():
-            if not batch[1]:
-                continue
-            base = self._window(head, window)
-            merged, deltas, s = self._merge_window(base, reg, batch, window)
-            for k in stats:
-                stats[k] += s[k]
-            if deltas:
-                rel = self._log.new_object_name(f"windows/{window}", head["id"] + 1, ".zarr")
-                manifests[rel] = merged.write(self._log.url_of(rel))
-                if self._log.local:
-                    fsync_tree(self._log.path(rel))  # data reaches the disk before the commit naming it
-                merged.url, merged.window, merged.lake_url = self._log.url_of(rel), window, self.url
-                windows[window] = rel
-                new_versions[rel] = merged
-                all_deltas.extend(deltas)
-        advance = processed_through is not None and processed_through != head["processed_through"]
-        if not all_deltas and not advance:
-            return None, stats  # idempotent: the same batch twice leaves no trace
-        delta_rel, n = None, 0
-        if all_deltas:
-            table = pl.concat(all_deltas)
-            n = table.height
-            delta_rel = self._log.new_object_name("deltas", head["id"] + 1, ".parquet")
-            buf = io.BytesIO()
-            table.write_parquet(buf)
-            self._log.write_bytes_atomic(delta_rel, buf.getvalue())
-            delta_crc = f"{zlib.crc32(buf.getvalue()):08x}"
-        commit = self._publish(operation=operation, registry=reg, windows=windows, deltas=delta_rel, n_deltas=n,
-                               processed_through=head["processed_through"] if processed_through is None
-                               else processed_through, parent=head["id"], manifests=manifests,
-                               extra={"summary": {k: int(v) for k, v in stats.items()},
-                                      **({"deltas_crc": delta_crc} if delta_rel else {})})
-        self._versions.update(new_versions)
-        return commit, stats
+                        processed_through: int | None = None, blobs: dict | None = None, subject: str | None = None,
+                        drop: set | None = None, registry_after: Registry | None = None):
+        """See :func:`workbench.lake._storage.commit_updates`."""
+        return storage_.commit_updates(self, head, reg, updates_by_window, operation, processed_through, blobs,
+                                       subject, drop, registry_after)
 
     # ---- delta log, resolvers, router -------------------------------------------------------------
     def deltas(self, pending_only: bool = False) -> pl.DataFrame:
         """The delta log: one row per changed (key, window, feature, window time), with its commit."""
-        head = self._head()
-        after = head["processed_through"] if pending_only else 0
-        frames = []
-        for c in self._log.commits_after(after):
-            if c["deltas"]:
-                frames.append(self._read_deltas(c).with_columns(pl.lit(c["id"], pl.Int64).alias("commit")))
-        if not frames:
-            return pl.DataFrame(schema={"key": pl.String, "window": pl.String, "feature": pl.String,
-                                        "time": pl.Datetime("ns"), "commit": pl.Int64})
-        return pl.concat(frames)
-
-    def _read_deltas(self, commit: dict) -> pl.DataFrame:
-        rel = commit["deltas"]
-        try:
-            raw = self._log.fs.cat_file(self._log.path(rel))
-        except FileNotFoundError:
-            raise LakeIntegrityError(f"delta file {rel} named by commit {commit['id']} is missing", url=self.url,
-                                     file=rel) from None
-        want = commit.get("deltas_crc")
-        if want is not None and f"{zlib.crc32(raw):08x}" != want:
-            raise LakeIntegrityError(f"delta file {rel} of commit {commit['id']} fails its checksum", url=self.url,
-                                     file=rel)
-        try:
-            return pl.read_parquet(io.BytesIO(raw))
-        except Exception as exc:  # noqa: BLE001 - unreadable parquet is damage
-            raise LakeIntegrityError(f"delta file {rel} of commit {commit['id']} cannot be read ({exc})",
-                                     url=self.url, file=rel) from None
-
-    def _resolve_inputs(self, spec: FunctionSpec, data: WindowData, targets: pl.DataFrame) -> pl.DataFrame:
-        """Feature resolver: for each (key, time) target, every input's latest value at or before time."""
-        targets = targets.join(data.key_index(), left_on="key", right_on="__digest", how="left")
-        kidx = targets["__kidx"].fill_null(-1).to_numpy()
-        t_ns = targets["time"].cast(pl.Int64).to_numpy()
-        cols = [targets["key"], targets["time"]]
-        comps = components_frame(data.components[kidx])
-        for c in comps.columns:
-            cols.append(comps[c])
-        for feat in spec.inputs:
-            dtype = data.dtypes.get(feat)
-            if dtype is None:
-                dtype = self.registry.feature(feat).dtype
-                cols.append(to_series(feat, dtype, empty(dtype, len(kidx)), np.zeros(len(kidx), bool)))
-                continue
-            vals, ok = gather(data, feat, kidx, t_ns, _effective_ttl(spec.ttl_ns, data.times, t_ns))
-            cols.append(to_series(feat, dtype, vals, ok, data.categories.get(feat)))
-        return pl.DataFrame(cols)
-
-    @staticmethod
-    def _affected_targets(spec: FunctionSpec, data: WindowData, changed: pl.DataFrame) -> pl.DataFrame:
-        """The (key, window time) cells whose output a change of ``spec``'s inputs can alter.
-
-        Semantics: the output at (key, T) is ``fn`` of the inputs as of T (latest at or before T, within
-        ttl), at every T where the key has some input value -- what :meth:`backfill` computes.  A value
-        arriving at t therefore changes the outputs at t and at every later T up to t + ttl, so those are
-        recomputed too; that makes the result independent of the order in which batches arrive."""
-        cells = changed.select("key", pl.col("time").cast(pl.Datetime("ns"))).unique()
-        per_key = cells.group_by("key").agg(pl.col("time").cast(pl.Int64).min().alias("t0"),
-                                            pl.col("time").cast(pl.Int64).max().alias("t1"))
-        kidx = per_key.join(data.key_index(), left_on="key", right_on="__digest", how="left",
-                            maintain_order="left")["__kidx"]
-        per_key = per_key.with_columns(kidx.alias("__kidx")).filter(pl.col("__kidx").is_not_null())
-        extra = []
-        if per_key.height and data.shape[1]:
-            rows = per_key["__kidx"].to_numpy()
-            present = np.zeros((len(rows), data.shape[1]), dtype=bool)
-            for feat in spec.inputs:
-                if feat in data.dtypes:
-                    present |= valid_mask(data.dtypes[feat], data.raw(feat)[rows])
-            t0 = per_key["t0"].to_numpy()
-            later = data.times[None, :] >= t0[:, None]
-            if spec.ttl_ns is not None:
-                t1 = per_key["t1"].to_numpy()[:, None]
-                after_t1 = data.times[None, :] >= t1
-                later &= ~after_t1 | (elapsed_ns(np.broadcast_to(data.times[None, :], later.shape),
-                                                 np.broadcast_to(t1, later.shape)) <= np.uint64(spec.ttl_ns))
-            ki, ti = np.nonzero(present & later)
-            extra.append(pl.DataFrame({"key": per_key["key"].gather(ki),
-                                       "time": pl.Series(data.times[ti]).cast(pl.Datetime("ns"))}))
-        return pl.concat([cells, *extra]).unique().sort("key", "time")
-
-    def _target(self, spec: FunctionSpec):
-        if spec.http is not None:
-            return spec.http
-        if spec.fn is not None:
-            return spec.fn
-        if spec.callable_ref is not None:
-            return spec.callable_ref
-        raise RuntimeError(
-            f"function {spec.name!r} has no callable in this process (it was registered elsewhere with a "
-            f"local function); bind it with lake.register_function({spec.name!r}, fn, inputs, outputs, kind)"
-        )
+        return storage_.deltas(self, pending_only)
 
     def _route(self, calls: list[tuple[FunctionSpec, str, pl.DataFrame]]) -> list[pl.DataFrame]:
-        """Function router: in-process, or as dask tasks when the lake has a distributed client."""
-        if self.client is not None and calls:
-            futures = [self.client.submit(invoke, self._target(spec), frame, pure=False,
-                                          key=f"lake-{spec.name.rsplit('/', 1)[-1]}-{uuid.uuid4().hex[:8]}")
-                       for spec, _, frame in calls]
-            import distributed
-
-            try:
-                distributed.wait(futures, timeout=self.task_timeout_s)
-            except TimeoutError:
-                self.client.cancel(futures)
-                raise TimeoutError(
-                    f"function tasks did not finish within task_timeout_s={self.task_timeout_s}; a worker that "
-                    f"cannot unpickle a function (defined in a module the workers cannot import) waits forever: "
-                    f"define it in an importable module or raise lake.task_timeout_s"
-                ) from None
-            return self.client.gather(futures)
-        return [invoke(self._target(spec), frame) for spec, _, frame in calls]
-
-    def _outputs_to_updates(self, spec: FunctionSpec, frame_in: pl.DataFrame, out, reg: Registry):
-        if not isinstance(out, pl.DataFrame):
-            raise TypeError(f"function {spec.name!r} returned {type(out).__name__}; expected a polars DataFrame "
-                            f"with columns key, time and {list(spec.outputs)}")
-        missing = [c for c in ("key", "time", *spec.outputs) if c not in out.columns]
-        if missing:
-            raise ValueError(f"function {spec.name!r} returned no column(s) {missing}; it must return key, time "
-                             f"and every declared output {list(spec.outputs)}")
-        out = out.with_row_index("__row").with_columns(pl.col("__row").cast(pl.Int64))
-        comps = frame_in.select(pl.col("key").alias("__digest")).unique()
-        problems = []
-        unknown = out.join(comps, left_on="key", right_on="__digest", how="anti")
-        if unknown.height:
-            problems.append((f"function {spec.name!r} returned keys it was not given", unknown["__row"].to_list()))
-        t = out.with_columns(time_to_ns(out, "time", "time").alias("__t"))
-        outside = out_of_range_rows(t, "time", "__t")
-        if outside:
-            problems.append((f"function {spec.name!r} returned times outside {TIME_RANGE_TEXT}", outside))
-        nulls = t.filter(pl.col("time").is_null())["__row"].to_list()
-        if nulls:
-            problems.append((f"function {spec.name!r} returned null times", nulls))
-        if problems:
-            raise LakeValidationError(problems)
-        digests = t["key"].unique(maintain_order=True)
-        keys = pl.DataFrame({"__kid": np.arange(len(digests), dtype=np.int64), "__digest": digests,
-                             "__components": pl.Series([None] * len(digests), dtype=pl.String)})
-        t = t.join(keys.select("__digest", "__kid"), left_on="key", right_on="__digest", how="left")
-        updates = {}
-        for feat in spec.outputs:
-            cells = t.select("__row", "__kid", "__t", pl.col(feat).alias("value"))
-            g = coerce_values(cells.filter(pl.col("value").is_not_null()), reg.feature(feat), problems)
-            if g is not None:
-                # null outputs are kept as nulls: they clear what an earlier computation stored there
-                nulls = cells.filter(pl.col("value").is_null()).with_columns(pl.lit(None, g.schema["value"]).alias("value"))
-                updates[feat] = (pl.concat([g.select(nulls.columns), nulls]).unique(subset=["__kid", "__t"], keep="last")
-                                 .select("__kid", "__t", "value"))
-        if problems:
-            raise LakeValidationError(problems)
-        return keys, updates
-
-    @staticmethod
-    def _merge_batches(batches):
-        """Concatenate several (keys, updates) batches of one window, renumbering key ids."""
-        if len(batches) == 1:
-            return batches[0]
-        digests = pl.concat([k.select("__digest") for k, _ in batches]).unique(maintain_order=True)
-        keys = digests.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("__new"))
-        all_keys = pl.concat([k for k, _ in batches]).unique("__digest", maintain_order=True).join(
-            keys, on="__digest").select(pl.col("__new").alias("__kid"), "__digest", "__components")
-        updates: dict[str, pl.DataFrame] = {}
-        for k, ups in batches:
-            remap = k.join(keys, on="__digest").select("__kid", "__new")
-            for feat, u in ups.items():
-                u = u.join(remap, on="__kid").select(pl.col("__new").alias("__kid"), "__t", "value")
-                updates[feat] = pl.concat([updates[feat], u]) if feat in updates else u
-        return all_keys, updates
+        """See :func:`workbench.lake._resolvers.route`."""
+        return resolvers_.route(self, calls)
 
     def run_pending(self, max_rounds: int = 32) -> RunReport:
         """Process the delta log until nothing is pending: resolve the functions with a changed input,
         gather their inputs, run them (in-process or on the dask cluster), upsert their outputs, and
         mark the deltas processed in the same commit as the outputs (at-least-once: a crash before
         that commit leaves the deltas pending and the rerun is an idempotent upsert)."""
-        report = RunReport()
-        with self.writing():
-            for rnd in range(1, max_rounds + 1):
-                head = self._head()
-                pending = self.deltas(pending_only=True)
-                if pending.height == 0:
-                    break
-                reg = self.registry
-                report.rounds = rnd
-                report.deltas_processed += pending.height
-                calls = []
-                for (window,), wd in pending.partition_by("window", as_dict=True).items():
-                    data = self._window(head, window)
-                    changed = set(wd["feature"].unique().to_list())
-                    for fname in reg.topological_functions():  # function resolver
-                        spec = reg.function(fname)
-                        if not changed & set(spec.inputs):
-                            continue
-                        targets = self._affected_targets(spec, data, wd.filter(pl.col("feature").is_in(list(spec.inputs))))
-                        calls.append((spec, window, self._resolve_inputs(spec, data, targets)))
-                results = self._route(calls)
-                batches: dict[str, list] = {}
-                for (spec, window, frame), out in zip(calls, results):
-                    batches.setdefault(window, []).append(self._outputs_to_updates(spec, frame, out, reg))
-                    report.calls.append({"round": rnd, "function": spec.name, "window": window,
-                                         "keys": frame["key"].n_unique(), "rows_in": frame.height,
-                                         "rows_out": out.height, "round_values_changed": 0,
-                                         "routed": "dask" if self.client is not None else "in-process"})
-                # Outputs and the processed cursor move together in one commit.
-                updates = {w: self._merge_batches(b) for w, b in batches.items()}
-                commit, stats = self._commit_updates(head, reg, updates, operation="run_pending",
-                                                     processed_through=head["id"])
-                if commit is not None:
-                    report.commits.append(commit["id"])
-                for c in report.calls:
-                    if c["round"] == rnd:
-                        c["round_values_changed"] = stats["changed"]
-            else:
-                raise RuntimeError(f"run_pending did not settle in {max_rounds} rounds; raise max_rounds")
-        return report
+        return resolvers_.run_pending(self, max_rounds)
 
     def run_pending_every(self, interval_s: float, stop: threading.Event | None = None,
                           max_cycles: int | None = None) -> list[RunReport]:
         """Call :meth:`run_pending` every ``interval_s`` seconds until ``stop`` is set or ``max_cycles``
         cycles ran (run it in a thread for a background scheduler). Returns the reports."""
-        if interval_s <= 0:
-            raise ValueError(f"interval_s={interval_s}; expected a positive number of seconds")
-        stop = stop or threading.Event()
-        reports = []
-        while not stop.is_set() and (max_cycles is None or len(reports) < max_cycles):
-            reports.append(self.run_pending())
-            stop.wait(interval_s)
-        return reports
+        return resolvers_.run_pending_every(self, interval_s, stop, max_cycles)
 
     def backfill(self, function: str, window: str = "day", start=None, end=None, partitions: int = 4) -> RunReport:
         """Run ``function`` for every key and window time (in [start, end]) where any input has a value,
         split by key into ``partitions`` tasks (dask tasks when the lake has a client); one commit."""
-        report = RunReport(rounds=1)
-        with self.writing():
-            head, reg = self._head(), self.registry
-            spec = reg.function(function)
-            data = self._window(head, window)
-            if data.shape[1] == 0:
-                return report
-            present = np.zeros(data.shape, dtype=bool)
-            for feat in spec.inputs:
-                if feat in data.dtypes:
-                    present |= valid_mask(data.dtypes[feat], data.raw(feat))
-            lo, hi = _instant_ns(start, "start"), _instant_ns(end, "end")
-            tsel = np.ones(data.shape[1], bool)
-            if lo is not None:
-                tsel &= data.times >= lo
-            if hi is not None:
-                tsel &= data.times <= hi
-            present &= tsel[None, :]
-            ki, ti = np.nonzero(present)
-            targets = pl.DataFrame({"key": data.keys[ki].astype(str),
-                                    "time": pl.Series(data.times[ti]).cast(pl.Datetime("ns"))})
-            frame = self._resolve_inputs(spec, data, targets)
-            parts = [p for p in np.array_split(np.arange(frame.height), max(1, partitions)) if len(p)]
-            calls = [(spec, window, frame[int(p[0]): int(p[-1]) + 1]) for p in parts]
-            results = self._route(calls)
-            batches = []
-            for (_, _, f), out in zip(calls, results):
-                batches.append(self._outputs_to_updates(spec, f, out, reg))
-                report.calls.append({"round": 1, "function": spec.name, "window": window,
-                                     "keys": f["key"].n_unique(), "rows_in": f.height, "rows_out": out.height,
-                                     "round_values_changed": 0,
-                                     "routed": "dask" if self.client is not None else "in-process"})
-            commit, stats = self._commit_updates(head, reg, {window: self._merge_batches(batches)},
-                                                 operation="backfill")
-            for c in report.calls:
-                c["round_values_changed"] = stats["changed"]
-            if commit is not None:
-                report.commits.append(commit["id"])
-        return report
+        return resolvers_.backfill(self, function, window, start, end, partitions)
+
+    # ---- delete, update, families (workbench.lake._commands) ----------------------------------------
+    def delete(self, feature: str, keys=None, window: str = "day", start=None, end=None) -> WriteReport:
+        """Clear the stored values of ``feature`` (every key, or ``keys``; within [start, end]) in one commit.
+        The cleared cells are deltas: ``run_pending`` recomputes whatever reads the feature there."""
+        from workbench.lake import _commands
+
+        return _commands.delete(self, feature, keys, window, start, end)
+
+    def update(self, frame: pl.DataFrame, window: str = "day", entities=("customer",), time: str = "time",
+               context=(), attributes=()) -> WriteReport:
+        """Correct stored values (same frame as :meth:`write`); a row that would add a value is refused."""
+        from workbench.lake import _commands
+
+        return _commands.update(self, frame, window, entities, time, context, attributes)
+
+    def delete_feature(self, name: str) -> int:
+        """Clear every value of feature ``name``, drop its arrays and unregister it (one commit); refused while
+        a function or family uses it. Returns the number of values cleared."""
+        from workbench.lake import _commands
+
+        return _commands.delete_feature(self, name)
+
+    def register_family(self, name: str, features, description: str = "") -> dict:
+        """Group features of one entity as ``/<domain>/family/<entity>/<name>``, written and read together."""
+        from workbench.lake import _commands
+
+        return _commands.register_family(self, name, features, description)
+
+    def delete_family(self, name: str) -> None:
+        """Remove a family (its features and their values stay)."""
+        from workbench.lake import _commands
+
+        _commands.delete_family(self, name)
+
+    def write_family(self, name: str, frame: pl.DataFrame, **write_args) -> WriteReport:
+        """:meth:`write` a frame holding exactly the family's features (one commit for all of them)."""
+        from workbench.lake import _commands
+
+        return _commands.write_family(self, name, frame, **write_args)
+
+    def families(self) -> pl.DataFrame:
+        """The registered families: family, entity, features, description."""
+        from workbench.lake import _commands
+
+        return _commands.family_table(self._head())
+
+    def get_family(self, key, name: str, window: str = "day", at=None, media: str = "bytes") -> dict:
+        """``{feature: value}`` for every member of family ``name`` (see :meth:`get`)."""
+        from workbench.lake import _commands
+
+        _commands.check_family_name(name)
+        return {f: self.get(key, f, window, at, media) for f in _commands.expand(self._head(), [name])}
 
     # ---- queries -----------------------------------------------------------------------------------
     def _digest(self, key, window: str) -> str:
-        if isinstance(key, EventKey):
-            if key.window != window:
-                raise ValueError(f"key has window={key.window!r} but window={window!r} was asked for")
-            return key.digest
-        if isinstance(key, str) and len(key) == 64 and all(c in "0123456789abcdef" for c in key):
-            return key
-        raise TypeError(f"key must be an EventKey or a 64-character hex digest, got {key!r}")
+        """See :func:`workbench.lake._queries.digest_of`."""
+        return queries_.digest_of(self, key, window)
 
     def _check_window(self, window: str) -> None:
-        if window not in WINDOWS:
-            raise ValueError(f"window={window!r}; expected one of {WINDOWS}")
+        """See :func:`workbench.lake._queries.check_window`."""
+        return queries_.check_window(self, window)
 
     def key(self, digest: str, window: str | None = None) -> EventKey:
         """Reverse lookup: the EventKey whose digest is ``digest`` (searched in one or all windows)."""
-        for w in [window] if window else list(self._head()["windows"]):
-            data = self._snapshot(w)[1]
-            i = data.key_position(digest)
-            if i >= 0:
-                return EventKey.from_components(data.components[i])
-        raise KeyError(f"no key with digest {digest!r} in the lake")
+        return queries_.key(self, digest, window)
 
     def keys(self, window: str = "day") -> pl.DataFrame:
         """All keys of a window: digest plus their readable components as columns."""
-        self._check_window(window)
-        data = self._snapshot(window)[1]
-        comps = components_frame(data.components)
-        return pl.DataFrame({"key": data.keys.astype(str)}).hstack(comps) if len(data.keys) else pl.DataFrame(
-            schema={"key": pl.String})
+        return queries_.keys(self, window)
 
-    def get(self, key, feature: str, window: str = "day", at=None):
+    def get(self, key, feature: str, window: str = "day", at=None, media: str = "bytes"):
         """The value of ``feature`` for ``key``: the latest one, or with ``at`` the latest at or before
-        ``at``. None when there is no such value."""
-        self._check_window(window)
-        digest = self._digest(key, window)
-        at_ns = None if at is None else _instant_ns(at, "at")
-        head, data = self._snapshot(window)
-        if feature not in data.dtypes:
-            self.registry.feature(feature)  # raises for an unknown name
-            return None
-        k = data.key_position(digest)
-        if k < 0 or data.shape[1] == 0:
-            return None
-        t = data.shape[1] - 1 if at_ns is None else int(np.searchsorted(data.times, at_ns, "right")) - 1
-        if t < 0:
-            return None
-        j = data.ffill_index(feature)[k, t]
-        if j < 0:
-            return None
-        raw = data.raw(feature)[k, j]
-        dtype = data.dtypes[feature]
-        if dtype == "float":
-            return float(raw)
-        if dtype == "int":
-            return int(raw)
-        if dtype == "bool":
-            return bool(raw)
-        return data.categories[feature][int(raw)]
+        ``at``. None when there is no such value. For a media feature, ``media`` picks the payload
+        (``"bytes"``), where it lives (``"uri"``) or the stored reference (``"ref"``)."""
+        return queries_.get(self, key, feature, window, at, media)
 
-    def history(self, key, features, window: str = "day", start=None, end=None, count: int | None = None):
+    def history(self, key, features, window: str = "day", start=None, end=None, count: int | None = None,
+                media: str = "bytes"):
         """The stored values of ``features`` for ``key`` as a polars DataFrame (time + one column per
-        feature), rows where any of them has a value, within [start, end], the last ``count`` rows."""
-        self._check_window(window)
-        features = [features] if isinstance(features, str) else list(features)
-        lo, hi = _instant_ns(start, "start"), _instant_ns(end, "end")
-        reg = self.registry
-        for f in features:
-            reg.feature(f)
-        digest = self._digest(key, window)
-        data = self._snapshot(window)[1]
-        k = data.key_position(digest)
-        tsel = np.ones(data.shape[1], dtype=bool)
-        if lo is not None:
-            tsel &= data.times >= lo
-        if hi is not None:
-            tsel &= data.times <= hi
-        cols, any_valid = {}, np.zeros(data.shape[1], dtype=bool)
-        for f in features:
-            dtype = reg.feature(f).dtype
-            if k >= 0 and f in data.dtypes:
-                row = data.raw(f)[k]
-                ok = valid_mask(dtype, row)
-            else:
-                row, ok = empty(dtype, data.shape[1]), np.zeros(data.shape[1], bool)
-            cols[f] = (dtype, row, ok)
-            any_valid |= ok
-        sel = np.flatnonzero(any_valid & tsel)
-        if count is not None:
-            if count < 0:
-                raise ValueError(f"count={count}; expected a non-negative number of rows")
-            sel = sel[len(sel) - count:] if count else sel[:0]
-        series = [pl.Series("time", data.times[sel]).cast(pl.Datetime("ns"))]
-        for f, (dtype, row, ok) in cols.items():
-            series.append(to_series(f, dtype, row[sel], ok[sel], data.categories.get(f)))
-        return pl.DataFrame(series)
+        feature), rows where any of them has a value, within [start, end], the last ``count`` rows.
+        Media features come back as ``media`` says (see :meth:`get`)."""
+        return queries_.history(self, key, features, window, start, end, count, media)
 
     def dataset(self, window: str = "day"):
         """The window as a lazy xarray Dataset (dask arrays), dims (key, time), one variable per feature
         (named by its full name; missing = NaN; string/categorical as codes with ``categories`` attrs)."""
-        import xarray as xr
-
-        self._check_window(window)
-        rel = self._snapshot(window)[0]["windows"].get(window)  # pinned for this object's life
-        if rel is None:
-            raise KeyError(f"window {window!r} holds no data yet; write some with lake.write(..., window={window!r})")
-        ds = xr.open_zarr(self._log.url_of(rel), consolidated=False, chunks={})
-        return ds.rename({v: ds[v].attrs["feature"] for v in ds.data_vars if "feature" in ds[v].attrs})
+        return queries_.dataset(self, window)
 
     def training_frame(self, entity_df: pl.DataFrame, features, window: str = "day", ttl=None,
-                       time: str = "event_time", entities=None, context=(), attributes=()) -> pl.DataFrame:
+                       time: str = "event_time", entities=None, context=(), attributes=(),
+                       media: str = "bytes") -> pl.DataFrame:
         """Point-in-time join: ``entity_df``'s rows (same order) plus one column per feature holding the
         latest value at or before each row's ``time`` and, with ``ttl``, no older than ``time - ttl``
         (null otherwise).  Never a value from the future.
@@ -943,49 +424,8 @@ class FeatureLake:
         ``entities`` defaults to the entities named in the features (``/d/feature/<entity>/x``); their
         columns (plus ``context``/``attributes`` columns) must be in ``entity_df`` and form the keys.
         """
-        self._check_window(window)
-        if not isinstance(entity_df, pl.DataFrame):
-            raise TypeError(f"entity_df must be a polars DataFrame, got {type(entity_df).__name__}")
-        features = [features] if isinstance(features, str) else list(features)
-        reg = self.registry
-        specs = [reg.feature(f) for f in features]
-        if entities is None:
-            entities = tuple(dict.fromkeys(s.entity for s in specs))
-        entities = (entities,) if isinstance(entities, str) else tuple(entities)
-        context = (context,) if isinstance(context, str) else tuple(context)
-        attributes = (attributes,) if isinstance(attributes, str) else tuple(attributes)
-        key_cols = [*entities, *context, *attributes]
-        missing = [c for c in (*key_cols, time) if c not in entity_df.columns]
-        if missing:
-            raise ValueError(f"entity_df lacks columns {missing}; it has {entity_df.columns} (pass time=, "
-                             f"entities= to name them)")
-        ttl_ns = _duration_ns(ttl, "ttl")
-        data = self._snapshot(window)[1]
-        event = entity_df.select(time_to_ns(entity_df, time, "time")).to_series()
-        outside = entity_df.with_row_index("__row").with_columns(event.alias("__t"))
-        outside = out_of_range_rows(outside.with_columns(pl.col("__row").cast(pl.Int64)), time, "__t")
-        if outside:
-            raise LakeValidationError([(f"entity_df[{time!r}] holds times outside {TIME_RANGE_TEXT}", outside)],
-                                      header="training_frame refused")
-        if event.null_count():
-            raise ValueError(f"entity_df[{time!r}] has {event.null_count()} null(s); every row needs an event time")
-        event_ns = event.to_numpy()
-        uniq = entity_df.select(key_cols).unique()
-        if uniq.select(pl.any_horizontal(pl.col(entities).is_null())).to_series().any():
-            raise ValueError(f"entity_df has null entity ids in {list(entities)}; drop or fill those rows")
-        keys = key_table(uniq, window, entities, context, attributes, components=False).join(
-            data.key_index(), on="__digest", how="left")
-        kidx = (entity_df.select(key_cols).join(keys.select(*key_cols, "__kidx"), on=key_cols, how="left",
-                                                nulls_equal=True, maintain_order="left")["__kidx"]
-                .fill_null(-1).to_numpy())
-        out = []
-        for spec in specs:
-            if spec.name not in data.dtypes:
-                out.append(to_series(spec.name, spec.dtype, empty(spec.dtype, len(kidx)), np.zeros(len(kidx), bool)))
-                continue
-            vals, ok = gather(data, spec.name, kidx, event_ns, _effective_ttl(ttl_ns, data.times, event_ns))
-            out.append(to_series(spec.name, spec.dtype, vals, ok, data.categories.get(spec.name)))
-        return entity_df.with_columns(out)
+        return queries_.training_frame(self, entity_df, features, window, ttl, time, entities, context, attributes,
+                                       media)
 
     # ---- maintenance -------------------------------------------------------------------------------
     def commits(self) -> pl.DataFrame:
@@ -998,8 +438,8 @@ class FeatureLake:
 
     def vacuum(self, keep_versions: int = 2) -> list[str]:
         """Delete what no reader can need: window versions that none of the last ``keep_versions`` versions
-        per window is (the head's is always kept), delta files no commit names, and leftovers of writers
-        killed mid-batch.  Returns the removed paths.
+        per window is (the head's is always kept), delta files no commit names, media payloads no remaining
+        window version references, and leftovers of writers killed mid-batch.  Returns the removed paths.
 
         Never under a live reader: a version that a live reader has pinned (see :mod:`._leases`) is only
         marked with a tombstone and removed by a later ``vacuum`` once no live lease names it."""

@@ -85,5 +85,15 @@ def vacuum(lake, keep_versions: int) -> list[str]:
                     for p in fs.ls(base, detail=False):
                         if not fs.exists(log.path("windows", w, _name(p))):
                             fs.rm(p)
+        # Media payloads go with the last window version that references them; one no version references
+        # (a killed writer's, or all of whose versions are gone) cannot be read by anyone.
+        from workbench.lake._integrity import live_blob_refs
+        from workbench.lake.media import media_features, stored_blobs
+
+        live = live_blob_refs(log, media_features(commits), ever_named)
+        for rel, ref in sorted(stored_blobs(log).items()):
+            if ref is None or ref not in live:
+                fs.rm(log.path(rel))
+                removed.append(rel)
         lake._lease._pins = [r for r in lake._lease._pins if r in referenced]
         return removed
