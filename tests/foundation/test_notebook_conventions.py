@@ -15,7 +15,7 @@ NOTEBOOKS = runner.list_notebooks()
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_layout(path):
     nb = nbformat.read(path, as_version=4)
-    assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), f"{path.name}: name it NN_topic.ipynb"
+    assert re.fullmatch(r"\d\d[a-z]?_[a-z0-9_]+\.ipynb", path.name), f"{path.name}: name it NN_topic.ipynb"
     assert nb.metadata.get("kernelspec", {}).get("name") == "workbench", f"{path.name}: use the 'workbench' kernel"
 
     first, second = nb.cells[0], nb.cells[1]

@@ -26,6 +26,6 @@ _EXPORTS = {
     "workbench.lake.media": ("MEDIA",),
     "workbench.lake.interpretation": ("TEXT_LINE", "register_text_line"),
 }  # fmt: skip
-# Submodules (workbench.lake.demo, .plot, .cli) load through the import system, not through __getattr__.
+# Submodules (workbench.lake.demo, .lineage, .bp_log, .interpretation, .cli) load through the import system, not through __getattr__.
 __all__, __getattr__, _dir = lazy_exports("workbench.lake", _EXPORTS, globals())
 del _dir

@@ -142,7 +142,9 @@ class BoundPipeline:
         commit = next(c for c in lake._log.commits_after(report.commit - 1) if c["id"] == report.commit)
         if not commit["deltas"]:
             return empty
-        deltas = (lake._read_deltas(commit).filter(pl.col("feature").is_in(list(names.values())))
+        from workbench.lake._storage import read_deltas
+
+        deltas = (read_deltas(lake, commit).filter(pl.col("feature").is_in(list(names.values())))
                   .select("key", pl.col("time").cast(pl.Datetime("ns"))).unique())
         keys = out.select(*entities, "time").unique()
         digests = [EventKey(dict(zip(entities, row)), window=window).digest for row in keys.select(entities).iter_rows()]
