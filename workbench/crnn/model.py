@@ -1,8 +1,12 @@
-"""The CRNN of Shi, Bai and Yao (2015), Table 4: conv stack -> map-to-sequence -> 2 BiLSTM -> linear.
+"""The CRNN of Shi, Bai and Yao (2015), Table 1: conv stack -> map-to-sequence -> 2 BiLSTM -> linear.
 
 One readable model file; the configuration is a small dataclass you can print. Input: (N, 1, 32, W)
 grayscale in [0, 1] (ink dark). Output: log-probabilities (T, N, C) with T = W / 4 - 1 and C =
 len(charset) + 1 (class 0 is the CTC blank).
+
+The defaults are the paper's design. A few fields exist only for the ablations of
+``workbench.crnn.ablations`` (the recurrent cell, pooling, map-to-sequence); at their defaults the
+modules and the state-dict layout are those of every shipped checkpoint.
 """
 
 from __future__ import annotations
@@ -28,10 +32,25 @@ class CRNNConfig:
     # linear embeddings and forget-gate bias 1 (Jozefowicz et al. 2015), which in our one-batch trials
     # shortened the CTC plateau of small models severalfold.
     rnn_init: str = "torch"
+    # Ablation options (defaults: the paper). rnn: "lstm" or "rnn" (a plain tanh RNN); rnn_layers stacked
+    # recurrent layers, each followed by its linear embedding; pooling: "paper" (height-only "1x2" windows
+    # after conv 4 and 6, as in Table 1) or "square" (2x2 everywhere: a horizontal stride of 16, not 4);
+    # map_to_sequence: "squeeze" (the last 2x2 conv reduces the height to 1 and each column is a frame) or
+    # "project" (the last conv is 1x2, the two remaining rows are flattened and linearly projected).
+    rnn: str = "lstm"
+    bidirectional: bool = True
+    rnn_layers: int = 2
+    pooling: str = "paper"
+    map_to_sequence: str = "squeeze"
 
     @property
     def num_classes(self) -> int:
         return len(self.charset) + 1
+
+    @property
+    def stride(self) -> int:
+        """Input columns per output frame (the product of the horizontal pooling strides)."""
+        return 4 if self.pooling == "paper" else 16
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -48,10 +67,10 @@ class CRNNConfig:
         return cls(**d)
 
 
-#: ``paper``: Table 4 as published (about 8.3 M parameters, BN after conv 5 and 6); ``small``: the same
+#: ``paper``: Table 1 as published (about 8.3 M parameters, BN after conv 5 and 6); ``small``: the same
 #: topology with narrower layers and BN after every conv layer, which shortened CTC's initial all-blank
 #: plateau in our CPU trials (an overfit test on one batch: loss 2.7 vs 3.4 after 200 steps);
-#: ``tiny``: for tests and the notebook's two-minute run.
+#: ``tiny``: for tests and the quick profile of ``workbench.crnn.train``.
 CONFIGS = {
     "paper": CRNNConfig(),
     "small": CRNNConfig(channels=(32, 64, 128, 128, 192, 192, 192), hidden=128, batch_norm=(0, 1, 2, 3, 4, 5)),
@@ -68,19 +87,28 @@ def get_config(name_or_config) -> CRNNConfig:
     return CONFIGS[name_or_config]
 
 
-def output_length(width):
+def output_length(width, config=None):
     """Frames T the network emits for an input of ``width`` columns: two 2x2 poolings (÷4), then the
-    final 2x2 convolution without padding removes one more column: T = W // 4 - 1."""
-    return width // 4 - 1
+    final 2x2 convolution without padding removes one more column: T = W // 4 - 1. With ``config``'s
+    square pooling (an ablation) the stride is 16: T = W // 16 - 1."""
+    stride = 4 if config is None else get_config(config).stride
+    return width // stride - 1
 
 
 class BidirectionalLSTM(nn.Module):
-    """One BiLSTM layer followed by a linear embedding of the concatenated directions (as in the paper's code)."""
+    """One BiLSTM layer followed by a linear embedding of the concatenated directions (as in the paper's code).
 
-    def __init__(self, n_in: int, hidden: int, n_out: int):
+    ``cell="rnn"`` or ``bidirectional=False`` give the ablations' plain RNN and one-directional LSTM; the
+    attribute names (``rnn``, ``embedding``) and so the state-dict keys stay the same.
+    """
+
+    def __init__(self, n_in: int, hidden: int, n_out: int, cell: str = "lstm", bidirectional: bool = True):
         super().__init__()
-        self.rnn = nn.LSTM(n_in, hidden, bidirectional=True)
-        self.embedding = nn.Linear(2 * hidden, n_out)
+        if cell not in ("lstm", "rnn"):
+            raise ValueError(f"config.rnn: expected 'lstm' or 'rnn', got {cell!r}")
+        rnn_cls = nn.LSTM if cell == "lstm" else nn.RNN
+        self.rnn = rnn_cls(n_in, hidden, bidirectional=bidirectional)
+        self.embedding = nn.Linear((2 if bidirectional else 1) * hidden, n_out)
 
     def forward(self, x):  # x: (T, N, n_in)
         out, _ = self.rnn(x)
@@ -88,7 +116,7 @@ class BidirectionalLSTM(nn.Module):
 
 
 class CRNN(nn.Module):
-    """Convolutional recurrent network for text lines (Table 4 of arXiv:1507.05717).
+    """Convolutional recurrent network for text lines (Table 1 of arXiv:1507.05717).
 
     Conv layers (3x3, padding 1, ReLU) with 2x2 max pooling after layers 1 and 2, height-only (2x1)
     pooling after layers 4 and 6, batch norm after layers 5 and 6, and a final 2x2 conv without padding
@@ -99,11 +127,17 @@ class CRNN(nn.Module):
         super().__init__()
         self.config = cfg = get_config(config)
         if cfg.height != 32:
-            raise ValueError(f"config.height: the Table 4 stack reduces exactly 32 rows to 1, got {cfg.height}")
+            raise ValueError(f"config.height: the Table 1 stack reduces exactly 32 rows to 1, got {cfg.height}")
         if cfg.rnn_init not in ("torch", "xavier"):
             raise ValueError(f"config.rnn_init: expected 'torch' or 'xavier', got {cfg.rnn_init!r}")
         if len(cfg.channels) != 7:
             raise ValueError(f"config.channels: expected 7 conv widths, got {len(cfg.channels)}")
+        if cfg.pooling not in ("paper", "square"):
+            raise ValueError(f"config.pooling: expected 'paper' or 'square', got {cfg.pooling!r}")
+        if cfg.map_to_sequence not in ("squeeze", "project"):
+            raise ValueError(f"config.map_to_sequence: expected 'squeeze' or 'project', got {cfg.map_to_sequence!r}")
+        if not isinstance(cfg.rnn_layers, int) or cfg.rnn_layers < 1:
+            raise ValueError(f"config.rnn_layers: expected a positive int, got {cfg.rnn_layers!r}")
         c = (1,) + tuple(cfg.channels)
         layers: list[nn.Module] = []
 
@@ -116,14 +150,21 @@ class CRNN(nn.Module):
 
         conv(0); layers.append(nn.MaxPool2d(2, 2))          # 32 x W   -> 16 x W/2
         conv(1); layers.append(nn.MaxPool2d(2, 2))          # 16 x W/2 -> 8 x W/4
-        conv(2); conv(3); layers.append(nn.MaxPool2d((2, 1), (2, 1)))  # -> 4 x W/4
-        conv(4); conv(5); layers.append(nn.MaxPool2d((2, 1), (2, 1)))  # -> 2 x W/4
-        conv(6, kernel=2, padding=0)                        # -> 1 x (W/4 - 1)
+        tall = (2, 1) if cfg.pooling == "paper" else (2, 2)  # the paper's "1x2" windows: 2 rows, 1 column
+        conv(2); conv(3); layers.append(nn.MaxPool2d(tall, tall))  # -> 4 x W/4
+        conv(4); conv(5); layers.append(nn.MaxPool2d(tall, tall))  # -> 2 x W/4
+        if cfg.map_to_sequence == "squeeze":
+            conv(6, kernel=2, padding=0)                    # -> 1 x (W/4 - 1)
+        else:
+            conv(6, kernel=(1, 2), padding=0)               # -> 2 x (W/4 - 1), flattened below
+            self.project = nn.Linear(2 * c[-1], c[-1])
         self.cnn = nn.Sequential(*layers)
-        self.rnn = nn.Sequential(
-            BidirectionalLSTM(c[-1], cfg.hidden, cfg.hidden),
-            BidirectionalLSTM(cfg.hidden, cfg.hidden, cfg.num_classes),
-        )
+        n_rnn = cfg.rnn_layers
+        self.rnn = nn.Sequential(*[
+            BidirectionalLSTM(c[-1] if k == 0 else cfg.hidden, cfg.hidden,
+                              cfg.num_classes if k == n_rnn - 1 else cfg.hidden, cfg.rnn, cfg.bidirectional)
+            for k in range(n_rnn)
+        ])
         for m in self.cnn.modules():
             if isinstance(m, nn.Conv2d):
                 # He initialization keeps the signal's scale through the ReLU stack; torch's default
@@ -138,7 +179,7 @@ class CRNN(nn.Module):
                 for name, p in block.rnn.named_parameters():
                     if name.startswith("bias"):
                         nn.init.zeros_(p)
-                        if name.startswith("bias_ih"):
+                        if name.startswith("bias_ih") and cfg.rnn == "lstm":
                             # gate order in torch's LSTM: input, forget, cell, output
                             p.data[cfg.hidden : 2 * cfg.hidden] = 1.0
 
@@ -146,11 +187,16 @@ class CRNN(nn.Module):
         """``images`` (N, 1, 32, W) in [0, 1] -> log-probabilities (T, N, C)."""
         if images.dim() != 4 or images.shape[1] != 1 or images.shape[2] != 32:
             raise ValueError(f"images: expected shape (N, 1, 32, W), got {tuple(images.shape)}")
-        if images.shape[3] < 8:
-            raise ValueError(f"images: width must be at least 8 columns for one frame, got {images.shape[3]}")
+        min_width = 2 * self.config.stride
+        if images.shape[3] < min_width:
+            raise ValueError(f"images: width must be at least {min_width} columns for one frame, got {images.shape[3]}")
         # Centre the input (ink dark -> negative) so the first conv sees zero-mean data.
         features = self.cnn((images - 0.5) / 0.5)
-        seq = features.squeeze(2).permute(2, 0, 1)  # map-to-sequence: (N, C, 1, T) -> (T, N, C)
+        if self.config.map_to_sequence == "squeeze":
+            seq = features.squeeze(2).permute(2, 0, 1)  # map-to-sequence: (N, C, 1, T) -> (T, N, C)
+        else:
+            n, ch, h, t = features.shape  # (N, C, 2, T) -> (T, N, C*2) -> learned projection to C
+            seq = self.project(features.permute(3, 0, 1, 2).reshape(t, n, ch * h))
         return self.rnn(seq).log_softmax(-1)
 
 
