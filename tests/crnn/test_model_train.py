@@ -18,7 +18,7 @@ def test_output_frames_follow_the_stride(width):
     assert torch.allclose(out.exp().sum(-1), torch.ones(out.shape[:2]), atol=1e-5)
 
 
-def test_paper_config_matches_table_4():
+def test_paper_config_matches_table_1():
     model = CRNN("paper")
     convs = [m for m in model.cnn if isinstance(m, torch.nn.Conv2d)]
     assert [c.out_channels for c in convs] == [64, 128, 256, 256, 512, 512, 512]

@@ -139,3 +139,20 @@ def test_shipped_model_reads_held_out_lines():
     pairs = load_line_folder(SHIPPED_MODEL.parents[1] / "crnn" / "eval" / "heldout")[:40]
     got = rec.recognize([Image.open(path) for path, _ in pairs])
     assert sum(g == label for g, (_, label) in zip(got, pairs)) >= 28, got  # 70%; measured 80-85%
+
+
+def test_frames_follow_the_models_stride():
+    """A square-pooling model (an ablation, 16 columns per frame) is read over its own frames, not over a
+    stride-4 count that would run past its content into padding."""
+    from workbench.crnn.model import get_config
+
+    model = CRNN(replace(get_config("tiny"), pooling="square")).eval()
+    assert model.config.stride == 16
+    rec = Recognizer(model)
+    line = render_line("Total 1234 due", augment=False)
+    (lp,) = rec.log_probs([line])
+    width = rec.prepare([line])[0].shape[1]
+    assert lp.shape[0] == min(output_length(int(np.ceil(width / 16) * 16), model.config), -(-width // 16))
+    widths = torch.tensor([width, 40])
+    assert T.frame_lengths(widths, 100, stride=16).tolist() == [-(-width // 16), 3]
+    assert T.frame_lengths(widths, 100).tolist() == [-(-width // 4), 10]

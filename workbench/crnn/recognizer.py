@@ -91,7 +91,8 @@ class Recognizer:
 
     def _batch(self, lines: list[np.ndarray]) -> tuple[torch.Tensor, list[int]]:
         widths = [arr.shape[1] for arr in lines]
-        batch_width = max(8, int(np.ceil(max(widths) / 4) * 4))
+        stride = self.model.config.stride  # input columns per output frame (4; 16 for the square-pooling ablation)
+        batch_width = max(2 * stride, int(np.ceil(max(widths) / stride) * stride))
         batch = np.empty((len(lines), 1, lines[0].shape[0], batch_width), np.float32)
         for k, arr in enumerate(lines):
             batch[k, 0] = float(np.median(arr[:, -1]))  # pad with the line's own background
@@ -111,7 +112,8 @@ class Recognizer:
             batch, widths = self._batch([lines[i] for i in idx])
             lp = self.model(batch.to(self.device)).float().cpu().numpy()  # (T, N, C)
             for j, i in enumerate(idx):
-                frames = min(lp.shape[0], max(1, (widths[j] + 3) // 4))
+                stride = self.model.config.stride
+                frames = min(lp.shape[0], max(1, (widths[j] + stride - 1) // stride))
                 results[i] = lp[:frames, j]
         return [results[i] for i in range(len(lines))]
 

@@ -144,9 +144,10 @@ def make_training_batches(step: int, cfg: TrainConfig, max_len: int, n_batches: 
     return [batches[i] for i in order]
 
 
-def frame_lengths(widths: torch.Tensor, total: int) -> torch.Tensor:
-    """Frames covering each line's content (``ceil(w / 4)``, at most the T the batch produced)."""
-    return torch.clamp((widths + 3) // 4, min=1, max=total).long()
+def frame_lengths(widths: torch.Tensor, total: int, stride: int = 4) -> torch.Tensor:
+    """Frames covering each line's content (``ceil(w / stride)``, at most the T the batch produced);
+    ``stride`` is the model's input columns per frame (``CRNNConfig.stride``: 4, or 16 with square pooling)."""
+    return torch.clamp((widths + stride - 1) // stride, min=1, max=total).long()
 
 
 def ctc_step_loss(model, images, targets, target_lengths, widths, bf16: bool = False):
@@ -154,7 +155,7 @@ def ctc_step_loss(model, images, targets, target_lengths, widths, bf16: bool = F
     with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16):
         log_probs = model(images)
     log_probs = log_probs.float()
-    input_lengths = frame_lengths(widths, log_probs.shape[0])
+    input_lengths = frame_lengths(widths, log_probs.shape[0], model.config.stride)
     loss = F.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0,
                       reduction="mean", zero_infinity=True)
     return loss, log_probs, input_lengths
@@ -171,7 +172,7 @@ def evaluate(model, dataset, batch_size: int = 64, device=None) -> dict:
         batch = [dataset[i] for i in range(start, min(len(dataset), start + batch_size))]
         images, _, _, widths, labs = collate_lines(batch)
         log_probs = model(images.to(device))
-        predictions += greedy_decode_batch(log_probs, frame_lengths(widths, log_probs.shape[0]),
+        predictions += greedy_decode_batch(log_probs, frame_lengths(widths, log_probs.shape[0], model.config.stride),
                                            model.config.charset)
         labels += labs
     model.train(was_training)
