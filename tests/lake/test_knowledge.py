@@ -273,3 +273,37 @@ def test_a_damaged_fact_commit_is_skipped_and_repair_rolls_the_fact_back(tmp_pat
     assert again.version == 7 and check(tmp_path / "lake").exit_code == 0
     again.update("ann", {"tariff": "gold"}, at=T0 + 10 * H)  # writing on after the repair works
     assert FeatureLake.open(tmp_path / "lake").knowledge.attribute("ann", "tariff", T0 + 11 * H) == "gold"
+
+
+def sbp_over_target(frame):
+    """A registered function reading a feature and a knowledge attribute (module level: re-importable)."""
+    sbp, over = "/health/feature/patient/sbp", "/health/feature/patient/sbp_over_target"
+    return frame.select("key", "time", (pl.col(sbp) - pl.col("target")).alias(over))
+
+
+def test_the_feature_resolver_reads_knowledge_attributes_as_of_each_window(tmp_path):
+    from workbench.lake import EventKey
+
+    lake = FeatureLake.open(tmp_path / "lake")
+    kr = lake.knowledge
+    kr.define_attribute("target", "float", "mmHg")
+    kr.create("p1", "patient", {"target": 130.0}, at=T0)
+    kr.update("p1", {"target": 110.0}, at=T0 + dt.timedelta(days=2))  # known before the run, valid from day 2
+    sbp, over = "/health/feature/patient/sbp", "/health/feature/patient/sbp_over_target"
+    lake.register_feature(sbp, "float", "mmHg")
+    lake.register_feature(over, "float", "mmHg")
+    with pytest.raises(UserError, match="not defined in the lake's knowledge"):
+        lake.register_function("/health/function/inference/over_goal", sbp_over_target, [sbp], [over],
+                               kind="RULE", knowledge=["goal"])
+    spec = lake.register_function("/health/function/inference/over_target", sbp_over_target, [sbp], [over],
+                                  kind="RULE", knowledge=["target"])
+    assert spec.knowledge == ("target",) and lake.registry.functions[spec.name].knowledge == ("target",)
+    days = [T0 + dt.timedelta(days=d) for d in range(4)]
+    lake.write(pl.DataFrame({"patient": ["p1"] * 4, "time": days, sbp: [140.0, 150.0, 140.0, 150.0]}),
+               window="day", entities=("patient",))
+    lake.run_pending()
+    key = EventKey({"patient": "p1"}, window="day")
+    # days 0-1 against the target valid then (130), days 2-3 against the later one (110): no leak either way
+    assert lake.history(key, [over], window="day")[over].to_list() == [10.0, 20.0, 30.0, 40.0]
+    # the definition survives a reopen (stored in the registry)
+    assert FeatureLake.open(tmp_path / "lake").registry.functions[spec.name].knowledge == ("target",)

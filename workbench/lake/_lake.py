@@ -241,7 +241,8 @@ class FeatureLake:
 
     def register_function(self, name: str, fn: Callable | None, inputs: Sequence[str], outputs: Sequence[str],
                           kind: str = "ML", *, attributes: Sequence[str] = (), description: str = "",
-                          ttl=None, http: HttpInvocation | dict | None = None) -> FunctionSpec:
+                          ttl=None, http: HttpInvocation | dict | None = None,
+                          knowledge: Sequence[str] = ()) -> FunctionSpec:
         """Register a function ``/<domain>/function/<inference|interpretation>/<name>``: a directed
         hyperedge from ``inputs`` (registered features) to ``outputs`` (registered features).
 
@@ -255,7 +256,9 @@ class FeatureLake:
         * ``key``: the EventKey digest (text), ``time``: the window time (Datetime ns),
         * the key's components as columns (entity ids such as ``customer``, context, attributes),
         * one column per input feature, named by its full name: the latest value at or before ``time``
-          (within ``ttl`` when given), null when there is none.
+          (within ``ttl`` when given), null when there is none,
+        * one column per ``knowledge`` attribute (defined in :attr:`knowledge`): the entity's value as
+          valid at ``time``, never a later one (changing an attribute does not by itself re-run the function).
 
         ``out`` must have the columns ``key`` and ``time`` (copied from ``inputs``) and one column per
         output feature (full names); null means "no value".  Outputs are upserted into the same window
@@ -264,7 +267,7 @@ class FeatureLake:
         expects JSON records back.  Cycles among functions are refused.
         """
         return registration_.register_function(self, name, fn, inputs, outputs, kind, attributes=attributes,
-                                               description=description, ttl=ttl, http=http)
+                                               description=description, ttl=ttl, http=http, knowledge=knowledge)
 
     # ---- writes ------------------------------------------------------------------------------------
     def write(self, frame: pl.DataFrame, window: str = "day", entities=("customer",), time: str = "time",

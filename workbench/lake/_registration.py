@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 from workbench.errors import UserError
 from workbench.lake._keys import WINDOWS
 from workbench.lake._queries import duration_ns
-from workbench.lake._registry import (DTYPES, KINDS, FeatureSpec, FunctionSpec, HttpInvocation, callable_ref,
+from workbench.lake._registry import (DTYPES, FEATURE_NAME, KINDS, FeatureSpec, FunctionSpec, HttpInvocation, callable_ref,
                                       check_feature_name, check_function_name)
 from workbench.lake.media import MEDIA
 
@@ -49,7 +49,8 @@ def register_feature(lake, name: str, dtype: str, unit: str | None = None, descr
 
 def register_function(lake, name: str, fn: Callable | None, inputs: Sequence[str], outputs: Sequence[str],
                       kind: str = "ML", *, attributes: Sequence[str] = (), description: str = "",
-                      ttl=None, http: HttpInvocation | dict | None = None) -> FunctionSpec:
+                      ttl=None, http: HttpInvocation | dict | None = None,
+                      knowledge: Sequence[str] = ()) -> FunctionSpec:
     """:meth:`FeatureLake.register_function` (documented there), for ``lake``."""
     check_function_name(name)
     if kind not in KINDS:
@@ -65,9 +66,13 @@ def register_function(lake, name: str, fn: Callable | None, inputs: Sequence[str
         raise ValueError(f"function {name!r}: pass exactly one of fn (a callable) or http (an invocation)")
     if fn is not None and not callable(fn):
         raise TypeError(f"fn for {name!r} must be callable, got {type(fn).__name__}")
+    knowledge = (knowledge,) if isinstance(knowledge, str) else tuple(knowledge)
+    if knowledge:
+        check_knowledge_inputs(lake, name, inputs, knowledge)
     spec = FunctionSpec(name=name, inputs=inputs, outputs=outputs, kind=kind, attributes=tuple(attributes),
                         description=description, ttl_ns=duration_ns(ttl, "ttl"),
-                        callable_ref=callable_ref(fn) if fn is not None else None, http=http)
+                        callable_ref=callable_ref(fn) if fn is not None else None, http=http,
+                        knowledge=knowledge)
     with lake.writing():
         head = lake._head()
         reg = lake._registry_of(head)
@@ -80,3 +85,22 @@ def register_function(lake, name: str, fn: Callable | None, inputs: Sequence[str
         if fn is not None:
             lake._callables[name] = fn
     return spec
+
+
+def knowledge_entity(inputs: Sequence[str]) -> str:
+    """The entity whose knowledge attributes a function reads: its inputs' ``<entity>`` segment."""
+    return FEATURE_NAME.match(inputs[0])["entity"]
+
+
+def check_knowledge_inputs(lake, name: str, inputs: Sequence[str], knowledge: Sequence[str]) -> None:
+    """Refuse, in one line, knowledge attributes that are not defined, or inputs of several entities."""
+    entities = sorted({FEATURE_NAME.match(f)["entity"] for f in inputs if FEATURE_NAME.match(f)})
+    if len(entities) != 1:
+        raise UserError(f"function {name!r}: knowledge attributes are attached for one entity, but its inputs "
+                        f"belong to {entities}; split the function or drop knowledge=")
+    defined = lake.knowledge.attributes
+    unknown = [a for a in knowledge if a not in defined]
+    if unknown:
+        raise UserError(f"function {name!r}: knowledge attribute(s) {unknown} are not defined in the lake's "
+                        f"knowledge repository (defined: {sorted(defined)}); define them with "
+                        "lake.knowledge.define_attribute first")

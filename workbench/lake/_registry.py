@@ -148,6 +148,9 @@ class FunctionSpec:
     callable_ref: str | None = None  # "module:qualname" when the callable can be re-imported
     http: HttpInvocation | None = None
     fn: Callable | None = field(default=None, compare=False, repr=False)
+    # Knowledge-repository attributes the resolver attaches to each input row, as valid at the row's time
+    # (point-in-time, like features), for the entity named by the inputs' ``<entity>`` segment.
+    knowledge: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.http is None:
@@ -181,6 +184,8 @@ class FunctionSpec:
             "ttl_ns": self.ttl_ns,
             "callable_ref": self.callable_ref,
             "http": None if self.http is None else self.http.to_json(),
+            # only when used, so registries written before the field existed keep their stored form
+            **({"knowledge": list(self.knowledge)} if self.knowledge else {}),
         }
 
     @classmethod
@@ -198,6 +203,7 @@ class FunctionSpec:
             ttl_ns=d.get("ttl_ns"),
             callable_ref=d.get("callable_ref"),
             http=http,
+            knowledge=tuple(d.get("knowledge", ())),
         )
 
 

@@ -66,7 +66,13 @@ def resolve_inputs(lake, spec: FunctionSpec, data: WindowData, targets: pl.DataF
             # a function reads the payload itself, wherever it runs (the frame travels to dask workers)
             s = resolve_series(lake._log, s, "bytes", f" (input {feat!r} of {spec.name})")
         cols.append(s)
-    return pl.DataFrame(cols)
+    frame = pl.DataFrame(cols)
+    if spec.knowledge:
+        # attributes as valid at each row's window time (the same point-in-time rule as the features)
+        from workbench.lake._registration import knowledge_entity
+
+        frame = lake.knowledge.attach(frame, list(spec.knowledge), entity=knowledge_entity(spec.inputs), time="time")
+    return frame
 
 
 def affected_targets(spec: FunctionSpec, data: WindowData, changed: pl.DataFrame) -> pl.DataFrame:
