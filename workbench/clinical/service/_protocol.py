@@ -240,7 +240,10 @@ def uvicorn_config(app, *, host: str, port: int, header_timeout_s: float | None 
     header_timeout_s = getattr(settings, "header_timeout_s", 10.0) if header_timeout_s is None else header_timeout_s
     body_timeout_s = getattr(settings, "body_timeout_s", 10.0) if body_timeout_s is None else body_timeout_s
     keep_alive_s = getattr(settings, "keep_alive_s", 5) if keep_alive_s is None else keep_alive_s
-    protocol = protocol_class(http, header_timeout_s=header_timeout_s, body_timeout_s=body_timeout_s)
+    if isinstance(http, type):  # a protocol class made by protocol_class() (tests wrap one)
+        protocol = http
+    else:
+        protocol = protocol_class(http, header_timeout_s=header_timeout_s, body_timeout_s=body_timeout_s)
     kwargs.setdefault("timeout_graceful_shutdown", 5)
     return uvicorn.Config(app, host=host, port=port, http=protocol, timeout_keep_alive=keep_alive_s,
                           server_header=False, lifespan="on", **kwargs)  # fmt: skip
