@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from starlette.requests import Request
 
@@ -137,12 +137,12 @@ async def run_searchset(
     path = f"{root}/fhir/{resource_type}"
     used = list(query.used) + [(k, raw[k]) for k in ("_count", "_summary") if raw.get(k) is not None]
     shown = used + ([("_cursor", raw["_cursor"])] if raw.get("_cursor") is not None else [])
-    links = [{"relation": "self", "url": redact(path + ("?" + urlencode(shown) if shown else ""))}]
+    links = [{"relation": "self", "url": redact(path + ("?" + _urlencode(shown) if shown else ""))}]
     if more:
         last_row = rows[-1]
         cursor = search.encode_cursor(state.cursor_key, kind, *(_key_text(v) for v in last_row[: len(keys)]))
         used = used + [("_cursor", cursor)]
-        links.append({"relation": "next", "url": redact(path + "?" + urlencode(used))})
+        links.append({"relation": "next", "url": redact(path + "?" + _urlencode(used))})
     outcome = None
     if ignored:
         from workbench.clinical.service.errors import operation_outcome
@@ -152,6 +152,16 @@ async def run_searchset(
     ids = [row[len(keys) - 1] for row in rows]
     entries = [(f"{path}/{row[len(keys) - 1]}", row[len(keys)]) for row in rows]
     return _bundle(total, entries, links, outcome), ids
+
+
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.\-~]*")  # what urlencode (quote_plus) leaves as it is
+
+
+def _urlencode(pairs: Sequence[tuple[str, str]]) -> str:
+    """``urllib.parse.urlencode(pairs)``, without calling ``quote_plus`` for text it would not change
+    (parameter names, codes, cursors), which made the links cost more than the rest of the Bundle."""
+    return "&".join((k if _UNRESERVED.fullmatch(k) else quote_plus(k)) + "="
+                    + (v if _UNRESERVED.fullmatch(v) else quote_plus(v)) for k, v in pairs)  # fmt: skip
 
 
 def _key_text(value) -> str:
