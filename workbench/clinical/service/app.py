@@ -22,6 +22,18 @@ Layout (FastAPI's "bigger applications"): one router per resource in :mod:`.rout
 checks as dependencies (:mod:`.deps`), config, pool and the other shared pieces on ``app.state``, and
 :class:`.guard.RequestGuard` around everything (request ids, Host check, privacy of URLs, security
 headers, a 500 that is one log line, the audit trail).
+
+The request path, fastest first: uvicorn with httptools and uvloop (:mod:`._protocol`: header and body
+deadlines, one write per small response), then the guard, then :mod:`.fastlane` for the four hot GET
+routes (no FastAPI routing or dependency solving; the same handlers and auth check), one pooled psycopg
+connection per request with prepared statements (psycopg prepares a statement on its fifth use), and
+resources served as the JSON text PostgreSQL stores (never parsed or re-encoded on a read).
+
+Limits of one process: the login limiter (:mod:`._limits`), the verified-token cache and the ``jti``
+denylist (:class:`.auth.TokenGate`) live in memory. Run one process per service; with several workers
+a token revoked through one stays valid on the others until it expires (at most ``token_ttl_s``), and
+each worker counts failed logins on its own. Removing or rotating a client is seen by every process
+(each re-reads the clients file).
 """
 
 from __future__ import annotations
