@@ -33,7 +33,7 @@ Limits of one process: the login limiter (:mod:`._limits`), the verified-token c
 denylist (:class:`.auth.TokenGate`) live in memory. Run one process per service; with several workers
 a token revoked through one stays valid on the others until it expires (at most ``token_ttl_s``), and
 each worker counts failed logins on its own. Removing or rotating a client is seen by every process
-(each re-reads the clients file).
+(each re-reads the clients file when it changes).
 """
 
 from __future__ import annotations
