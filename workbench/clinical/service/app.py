@@ -29,15 +29,16 @@ routes (no FastAPI routing or dependency solving; the same handlers and auth che
 connection per request with prepared statements (psycopg prepares a statement on its fifth use), and
 resources served as the JSON text PostgreSQL stores (never parsed or re-encoded on a read).
 
-Limits of one process: the login limiter (:mod:`._limits`), the verified-token cache and the ``jti``
-denylist (:class:`.auth.TokenGate`) live in memory. Run one process per service; with several workers
-a token revoked through one stays valid on the others until it expires (at most ``token_ttl_s``), and
-each worker counts failed logins on its own. Removing or rotating a client is seen by every process
-(each re-reads the clients file when it changes).
+Several processes: the ``jti`` denylist is checked in memory but shared through PostgreSQL
+(:mod:`.revocations`: a revocation reaches every process within about a second). The login limiter
+(:mod:`._limits`) is per process: with N workers a client gets up to N times the failed logins before
+lockout. Removing or rotating a client is seen by every process (each re-reads the clients file when it
+changes).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -264,6 +265,7 @@ async def _lifespan(app: FastAPI):
 
     from workbench.clinical.service._limits import HashPool
     from workbench.clinical.service.audit import AuditLog
+    from workbench.clinical.service.revocations import SharedRevocations
 
     state, config = app.state, app.state.config
     pool = AsyncConnectionPool(
@@ -277,9 +279,18 @@ async def _lifespan(app: FastAPI):
     state.hash_pool = HashPool(config.hash_workers, config.hash_queue)
     state.validation_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fhir-validate")
     state.audit = AuditLog(config.audit_log)
+    state.revocations, sync_task = None, None
+    if await SharedRevocations.available(pool):
+        state.revocations = SharedRevocations(state.tokens, pool, every_s=state.revocation_sync_s)
+        await state.revocations.sync_once()
+        sync_task = asyncio.create_task(state.revocations.run(), name="fhir-revocation-sync")
+    else:
+        log.warning("fhir.revoked_token is missing (run the migrations): revocations stay in this process")
     try:
         yield
     finally:
+        if sync_task is not None:
+            sync_task.cancel()
         await pool.close()
         state.hash_pool.close()
         state.validation_pool.shutdown(wait=False, cancel_futures=True)
@@ -322,6 +333,7 @@ def create_app(config: ServiceConfig, *, on_created: Callable[[dict], None] | No
     state.config = config
     state.on_created = on_created
     state.pool_open_timeout_s = pool_open_timeout_s
+    state.revocation_sync_s = 1.0
     state.clients = ClientRegistry(config.clients, config.clients_file)
     state.tokens = TokenGate(config, state.clients)
     state.limiter = LoginLimiter(max_failures=config.login_max_failures,

@@ -36,7 +36,10 @@ __all__ = ["BodySizeLimit", "RequestGuard"]
 log = logging.getLogger("workbench.fhir")
 _NOT_AUDITED = ("/fhir/metadata", "/docs", "/openapi.json")
 # Request ids need to be unique, not secret: a random per-process prefix and a counter (no
-# ``getrandom`` system call per request, as ``secrets.token_hex`` made).
+# ``getrandom`` system call per request, as ``secrets.token_hex`` made). Shaped so that redaction can
+# never mistake one for a national id (a letter, 1 or 2, eight digits): 8 hex characters are too short
+# for one, and the decimal counter after "-" has no letter before it. Random hex could (about once in
+# 10,000 ids), and then the id in a 500's diagnostics was redacted.
 _ID_PREFIX = os.urandom(4).hex()
 _ID_COUNTER = itertools.count(1)
 
@@ -59,7 +62,7 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
+        request_id = f"{_ID_PREFIX}-{next(_ID_COUNTER)}"
         scope.setdefault("state", {})["request_id"] = request_id
         path = scope["path"]
         status_seen = [0]
