@@ -282,7 +282,7 @@ async def _lifespan(app: FastAPI):
     state.revocations, sync_task = None, None
     if await SharedRevocations.available(pool):
         state.revocations = SharedRevocations(state.tokens, pool, every_s=state.revocation_sync_s)
-        await state.revocations.sync_once()
+        await state.revocations.start()  # the list as it is now, before the first request
         sync_task = asyncio.create_task(state.revocations.run(), name="fhir-revocation-sync")
     else:
         log.warning("fhir.revoked_token is missing (run the migrations): revocations stay in this process")

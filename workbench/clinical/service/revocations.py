@@ -54,6 +54,13 @@ class SharedRevocations:
         self.synced += 1
         return len(rows)
 
+    async def start(self) -> None:
+        """The first merge, at start-up; a failure is logged and left to :meth:`run` to retry."""
+        try:
+            await self.sync_once()
+        except Exception as exc:
+            log.warning("revocation list not merged from the database at start-up: %s", type(exc).__name__)
+
     async def run(self) -> None:
         """Merge forever (a lifespan task); a failed merge is logged once per streak and retried."""
         failing = False
