@@ -9,9 +9,13 @@ Side by side in one run, for 1, 8 and 32 concurrent clients over loopback, each 
   statements the service runs for it (``count(*)`` for ``total``, the keyset page query).
 
 The service runs in its own process (``python -m workbench.clinical.cli serve fhir``, uvicorn) against a
-throwaway PostgreSQL cluster; clients are asyncio tasks in this process: httpx for HTTP, and for the
-direct peer psycopg 3 async through a connection pool of the *same size* as the service's
-(``--pool-size``), sending the same statements the service sends.
+throwaway PostgreSQL cluster; clients are asyncio tasks in this process: for HTTP a minimal keep-alive
+client (:class:`RawHttp`; ``--client httpx`` for httpx, which costs more CPU per request than the
+service itself), and for the direct peer psycopg 3 async through a connection pool of the *same size*
+as the service's (``--pool-size``), sending the same statements the service sends. An in-app section
+calls the ASGI app in process (no HTTP) beside the same statements on its pool, to separate the
+service's own cost from what the transport and the shared cores add. The 1-minute load average is
+recorded with every point.
 Reported: requests/s, p50 and p99 latency, and the overhead ratios (direct rps / service rps, service
 p50 / direct p50), each point repeated ``--repeats`` times (ranges in the summary). Every service
 answer is checked equal to the direct query's rows before timing. On a 2-core machine client, server
@@ -74,31 +78,90 @@ async def _drive(n_clients: int, seconds: float, make_worker) -> dict:
     }
 
 
-async def bench_service(base: str, token: str, workload: str, ids: list[str], n_clients: int, seconds: float) -> dict:
+def _service_path(workload: str, pid: str) -> str:
+    if workload == "http_floor":
+        return "/fhir/metadata"
+    if workload == "patient_read":
+        return f"/fhir/Patient/{pid}"
+    return f"/fhir/Observation?subject=Patient%2F{pid}&code=85354-9&_count={PAGE}"
+
+
+class RawHttp:
+    """A minimal HTTP/1.1 keep-alive client (asyncio streams): one connection, one request at a time.
+
+    The lean counterpart of psycopg on the direct side. httpx spends more CPU per request than the
+    service's own request path (measured: ~1.3 ms vs ~0.25 ms p50 for ``/fhir/metadata`` at 1 client),
+    and client and server share the same two cores, so with httpx the benchmark mostly timed httpx.
+    It sends a fixed request, reads the head up to the blank line and exactly ``Content-Length`` body
+    bytes (the service always sends one), and refuses anything but 200.
+    """
+
+    def __init__(self, host: str, port: int, token: str) -> None:
+        self.host, self.port = host, port
+        self._auth = f"authorization: Bearer {token}\r\n".encode()
+        self.reader = self.writer = None
+
+    async def __aenter__(self) -> RawHttp:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.writer.close()
+
+    async def get(self, path: str) -> bytes:
+        self.writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\nhost: 127.0.0.1\r\n" + self._auth + b"\r\n")
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200 "):
+            status_line = head.split(b"\r\n", 1)[0].decode()
+            raise RuntimeError(f"GET {path}: {status_line}")
+        lower = head.lower()
+        at = lower.index(b"\r\ncontent-length:") + 17
+        return await self.reader.readexactly(int(lower[at:lower.index(b"\r\n", at)]))
+
+
+async def bench_service(base: str, token: str, workload: str, ids: list[str], n_clients: int, seconds: float,
+                        client: str = "raw") -> dict:  # fmt: skip
+    """``n_clients`` concurrent keep-alive connections, each sending one request after the other."""
+    if client == "httpx":
+        return await _bench_service_httpx(base, token, workload, ids, n_clients, seconds)
+    host, port = base.rsplit("//", 1)[1].rsplit(":", 1)
+
+    async def worker(i: int, stop_at: float) -> list[float]:
+        rng = random.Random(i)
+        out = []
+        async with RawHttp(host, int(port), token) as http:
+            await http.get("/fhir/metadata")  # connection open and warm
+            while time.perf_counter() < stop_at:
+                path = _service_path(workload, rng.choice(ids))
+                t0 = time.perf_counter()
+                await http.get(path)
+                out.append(time.perf_counter() - t0)
+        return out
+
+    return await _drive(n_clients, seconds, worker)
+
+
+async def _bench_service_httpx(base: str, token: str, workload: str, ids: list[str], n_clients: int,
+                               seconds: float) -> dict:  # fmt: skip
     import httpx
 
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=n_clients, max_keepalive_connections=n_clients)
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as http:
 
         async def worker(i: int, stop_at: float) -> list[float]:
             rng = random.Random(i)
             out = []
             while time.perf_counter() < stop_at:
-                pid = rng.choice(ids)
+                path = _service_path(workload, rng.choice(ids))
                 t0 = time.perf_counter()
-                if workload == "http_floor":
-                    r = await client.get("/fhir/metadata")
-                elif workload == "patient_read":
-                    r = await client.get(f"/fhir/Patient/{pid}")
-                else:
-                    r = await client.get("/fhir/Observation", params={"subject": f"Patient/{pid}", "code": "85354-9", "_count": PAGE})
+                r = await http.get(path)
                 r.raise_for_status()
                 r.content  # noqa: B018 - the body is part of the cost
                 out.append(time.perf_counter() - t0)
             return out
 
-        await client.get("/fhir/metadata")  # warm the connection
+        await http.get("/fhir/metadata")  # warm the connection
         return await _drive(n_clients, seconds, worker)
 
 
@@ -114,6 +177,10 @@ async def bench_direct(url: str, workload: str, ids: list[str], n_clients: int, 
     from psycopg_pool import AsyncConnectionPool
 
     async with AsyncConnectionPool(url, min_size=pool_size, max_size=pool_size, kwargs={"autocommit": True}) as pool:
+        await pool.wait(timeout=30)  # every connection open before the clock starts, as the service's are
+        for i in range(pool_size * 6):  # and warm: psycopg prepares a statement on its 5th use per connection
+            async with pool.connection() as conn:
+                await direct_query(conn, workload, ids[i % len(ids)])
 
         async def worker(i: int, stop_at: float) -> list[float]:
             rng = random.Random(i)
@@ -130,22 +197,27 @@ async def bench_direct(url: str, workload: str, ids: list[str], n_clients: int, 
 
 
 async def check_equal(base: str, token: str, url: str, ids: list[str]) -> None:
-    """Before timing: the service serves exactly the rows the direct queries return."""
+    """Before timing: the service serves exactly the rows the direct queries return, through both clients."""
     import httpx
     import psycopg
 
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client:
+    host, port = base.rsplit("//", 1)[1].rsplit(":", 1)
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client, \
+            RawHttp(host, int(port), token) as raw:  # fmt: skip
         conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
         try:
             for pid in ids[:3]:
                 (text,) = await direct_query(conn, "patient_read", pid)
-                assert (await client.get(f"/fhir/Patient/{pid}")).json() == json.loads(text), "patient read differs"
+                for body in ((await client.get(_service_path("patient_read", pid))).content,
+                             await raw.get(_service_path("patient_read", pid))):  # fmt: skip
+                    assert json.loads(body) == json.loads(text), "patient read differs"
                 total, rows = await direct_query(conn, "observation_search", pid)
-                bundle = (await client.get("/fhir/Observation", params={"subject": f"Patient/{pid}", "code": "85354-9",
-                                                                        "_count": PAGE})).json()  # fmt: skip
-                assert bundle["total"] == total, "search total differs"
-                assert [e["resource"] for e in bundle.get("entry", [])] == [json.loads(r[2]) for r in rows[:PAGE]], \
-                    "search page differs"
+                for body in ((await client.get(_service_path("observation_search", pid))).content,
+                             await raw.get(_service_path("observation_search", pid))):  # fmt: skip
+                    bundle = json.loads(body)
+                    assert bundle["total"] == total, "search total differs"
+                    assert [e["resource"] for e in bundle.get("entry", [])] == [json.loads(r[2]) for r in rows[:PAGE]], \
+                        "search page differs"
         finally:
             await conn.close()
 
@@ -253,7 +325,68 @@ def profile(pg_url: str, clients_json: str, jwt_key: str, client_secret: str, id
             stats.sort_stats("tottime").print_stats(r"^(?!.*select\.epoll).*$", 18)
 
 
-def _ratio_rows(results: list[dict]) -> list[dict]:
+def in_app(pg_url: str, clients_json: str, jwt_key: str, ids: list[str], seconds: float) -> dict:
+    """Server-side cost per request with no HTTP in between: the ASGI app called in process, one request at
+    a time, vs the direct statements on the app's own pool. CPU (this process) and wall time, in µs.
+
+    It separates what the service's Python path costs from what the HTTP transport and the shared cores
+    add, which the over-the-wire rows cannot do on a loaded 2-core machine.
+    """
+    from workbench.clinical.service import ServiceConfig, create_app, issue_token
+
+    config = ServiceConfig.from_env({"WORKBENCH_PG_URL": pg_url, "WORKBENCH_JWT_KEY": jwt_key,
+                                     "WORKBENCH_FHIR_CLIENTS": clients_json, "WORKBENCH_FHIR_MAX_COUNT": "100"})  # fmt: skip
+    app = create_app(config)
+    token = issue_token(config, "bench", frozenset(["system/Patient.read", "system/Observation.read"]))["access_token"]
+    headers = [(b"host", b"127.0.0.1:8000"), (b"authorization", f"Bearer {token}".encode())]
+
+    async def call(workload: str, pid: str) -> None:
+        path, _, query = _service_path(workload, pid).partition("?")
+        from urllib.parse import unquote
+
+        scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+                 "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 50000), "scheme": "http", "root_path": "",
+                 "headers": headers, "state": {}, "method": "GET", "path": unquote(path), "raw_path": path.encode(),
+                 "query_string": query.encode()}  # fmt: skip
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        await app(scope, receive, send)
+        if sent[0]["status"] != 200:
+            raise RuntimeError(f"in-app {workload}: status {sent[0]['status']}")
+
+    async def run() -> dict:
+        out = {}
+        async with app.router.lifespan_context(app):
+            pool = app.state.pool
+
+            async def direct(workload: str, pid: str) -> None:
+                async with pool.connection() as conn:
+                    await direct_query(conn, workload, pid)
+
+            for workload in ("patient_read", "observation_search"):
+                row = {}
+                for side, fn in (("service", call), ("postgres", direct)):
+                    for i in range(30):  # warm: psycopg prepares statements after 5 uses
+                        await fn(workload, ids[i % len(ids)])
+                    n, t0, c0 = 0, time.perf_counter(), time.process_time()
+                    while time.perf_counter() - t0 < seconds / 2:
+                        await fn(workload, ids[n % len(ids)])
+                        n += 1
+                    row[side] = {"requests": n, "wall_us": 1e6 * (time.perf_counter() - t0) / n,
+                                 "cpu_us": 1e6 * (time.process_time() - c0) / n}  # fmt: skip
+                out[workload] = row
+        return out
+
+    return asyncio.run(run())
+
+
+def _ratio_rows(results: list[dict], inside: dict, client: str) -> list[dict]:
     rows = []
     for workload in ("patient_read", "observation_search"):
         for n in sorted({r["clients"] for r in results if r["workload"] == workload}):
@@ -263,7 +396,13 @@ def _ratio_rows(results: list[dict]) -> list[dict]:
                          "peer": "PostgreSQL direct (psycopg async, same pool size, same statements)",
                          "ratio_min": min(ratios), "ratio_max": max(ratios),
                          "headline": workload == "patient_read" and n == 8,
-                         "note": "peer time / service time; below 1 = the REST layer costs that factor"})  # fmt: skip
+                         "note": f"peer time / service time over loopback HTTP ({client} client); below 1 = the REST "
+                                 "layer costs that factor"})  # fmt: skip
+    for workload, row in inside.items():
+        ratio = row["postgres"]["cpu_us"] / row["service"]["cpu_us"]
+        rows.append({"benchmark": "fhir_service", "work": f"{workload}, in-app CPU per request (no HTTP)",
+                     "peer": "PostgreSQL direct on the app's pool", "ratio_min": ratio, "ratio_max": ratio,
+                     "headline": False, "note": "client-side CPU of one request, ASGI app vs the bare statements"})  # fmt: skip
     return rows
 
 
@@ -278,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="toy sizes: checks results equal, times nothing")
     parser.add_argument("--profile", action="store_true", help="cProfile the service per workload instead")
     parser.add_argument("--label", default="", help="a label stored with the results (e.g. before/after)")
+    parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                        help="HTTP client of the service side: raw (minimal keep-alive client, default) or httpx")
     parser.add_argument("--out", default=str(ROOT / "reports" / "benchmarks"), help="output directory")
     args = parser.parse_args(argv)
     if args.full:
@@ -312,15 +453,17 @@ def main(argv: list[str] | None = None) -> int:
             print("results checked equal: service answers == direct PostgreSQL rows", flush=True)
             # The floor: a route with no token check and no database (the CapabilityStatement), i.e.
             # what httpx + uvicorn + FastAPI cost by themselves on this machine.
-            floor = asyncio.run(bench_service(base, token, "http_floor", ids, 1, args.seconds))
+            floor = asyncio.run(bench_service(base, token, "http_floor", ids, 1, args.seconds, args.client))
             print(f"http_floor            1 client : {floor['rps']:8.1f} req/s p50 {floor['p50_ms']:7.2f} ms", flush=True)
             for repeat in range(args.repeats):
                 for workload in ("patient_read", "observation_search"):
                     for n in levels:
-                        service = asyncio.run(bench_service(base, token, workload, ids, n, args.seconds))
+                        load = os.getloadavg()[0]
+                        service = asyncio.run(bench_service(base, token, workload, ids, n, args.seconds, args.client))
                         direct = asyncio.run(bench_direct(pg.url, workload, ids, n, args.seconds, args.pool_size))
                         row = {
                             "workload": workload, "clients": n, "repeat": repeat, "service": service, "postgres": direct,
+                            "load_1min": load,
                             "throughput_overhead": direct["rps"] / service["rps"] if service["rps"] else None,
                             "p50_overhead": service["p50_ms"] / direct["p50_ms"] if direct["p50_ms"] else None,
                         }  # fmt: skip
@@ -330,6 +473,10 @@ def main(argv: list[str] | None = None) -> int:
                               f"| overhead x{row['throughput_overhead']:.1f} throughput, x{row['p50_overhead']:.1f} p50", flush=True)  # fmt: skip
         finally:
             _stop(proc)
+        inside = in_app(pg.url, clients_json, jwt_key, ids, args.seconds)
+        for workload, row in inside.items():
+            print(f"in-app {workload:19s}: service {row['service']['cpu_us']:6.0f} us CPU {row['service']['wall_us']:6.0f} us wall"
+                  f" | postgres {row['postgres']['cpu_us']:6.0f} us CPU {row['postgres']['wall_us']:6.0f} us wall", flush=True)  # fmt: skip
     report = {
         "benchmark": "fhir_service",
         "label": args.label,
@@ -337,7 +484,10 @@ def main(argv: list[str] | None = None) -> int:
                      "clients": levels, "pool_size_both_sides": args.pool_size, "page_size": PAGE,
                      "repeats": args.repeats, "smoke": args.smoke},
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "http_client": args.client,
+        "load_1min_range": [min(r["load_1min"] for r in results), max(r["load_1min"] for r in results)],
         "http_floor_1_client": floor,
+        "in_app_1_client": inside,
         "results": results,
     }  # fmt: skip
     out = Path(args.out)
@@ -353,7 +503,8 @@ def main(argv: list[str] | None = None) -> int:
         "Overhead = direct req/s ÷ service req/s (throughput) and service p50 ÷ direct p50 (latency); "
         "min-max over repeats.",
         f"HTTP floor (GET /fhir/metadata: no token check, no database; 1 client): {floor['rps']:.0f} req/s, "
-        f"p50 {floor['p50_ms']:.2f} ms. Clients are Python (httpx / psycopg async) in one process.",
+        f"p50 {floor['p50_ms']:.2f} ms. Clients are Python in one process: {args.client} for HTTP, psycopg async direct. "
+        f"1-minute load average during the run: {report['load_1min_range'][0]:.1f}-{report['load_1min_range'][1]:.1f}.",
         "",
         "| workload | clients | service p50 ms | service p99 ms | PostgreSQL p50 ms | p50 overhead | throughput overhead |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -369,12 +520,19 @@ def main(argv: list[str] | None = None) -> int:
                          f"{span([p['service']['p99_ms'] for p in pts])} | {span([p['postgres']['p50_ms'] for p in pts])} | "
                          f"×{span([p['p50_overhead'] for p in pts], '{:.1f}')} | "
                          f"×{span([p['throughput_overhead'] for p in pts], '{:.1f}')} |")  # fmt: skip
+    lines += ["", "Inside the app (ASGI called in process, 1 request at a time, no HTTP), µs per request:", "",
+              "| workload | service CPU | service wall | PostgreSQL direct CPU | direct wall | CPU ratio |",
+              "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for workload, row in inside.items():
+        sv, pg_ = row["service"], row["postgres"]
+        lines.append(f"| {workload} | {sv['cpu_us']:.0f} | {sv['wall_us']:.0f} | {pg_['cpu_us']:.0f} | {pg_['wall_us']:.0f} | "
+                     f"×{sv['cpu_us'] / pg_['cpu_us']:.1f} |")  # fmt: skip
     (out / f"fhir_service{suffix}.md").write_text("\n".join(lines) + "\n")
     if not args.smoke:
-        (out / "fhir_service.summary.json").write_text(json.dumps(_ratio_rows(results), indent=2))
+        (out / "fhir_service.summary.json").write_text(json.dumps(_ratio_rows(results, inside, args.client), indent=2))
     else:
         (out / "fhir_service.summary.json").write_text(json.dumps(
-            [{**row, "note": "smoke run: toy sizes, not a measurement"} for row in _ratio_rows(results)], indent=2))
+            [{**row, "note": "smoke run: toy sizes, not a measurement"} for row in _ratio_rows(results, inside, args.client)], indent=2))
     print(f"wrote {out / f'fhir_service{suffix}.json'}, .md and fhir_service.summary.json")
     return 0
 

@@ -144,6 +144,28 @@ def test_revoked_token_is_refused(fresh_api, client_secrets):
     assert client.get("/fhir/Patient", headers={"Authorization": f"Bearer {other}"}).status_code == 200
 
 
+def test_a_revocation_reaches_the_services_other_processes(fresh_api, client_secrets):
+    """The denylist was per process: with two workers, a token revoked through one kept working on the other
+    until it expired. Now it is shared through PostgreSQL (fhir.revoked_token) within about a second."""
+    import time
+
+    first, second = fresh_api(), fresh_api()  # two apps on one database = two worker processes
+    token = _token(first, "reader", client_secrets["reader"]).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert second.get("/fhir/Patient", headers=headers).status_code == 200
+    assert first.post("/auth/revoke", data={"token": token, "client_id": "reader",
+                                            "client_secret": client_secrets["reader"]}).status_code == 200  # fmt: skip
+    assert first.get("/fhir/Patient", headers=headers).status_code == 401  # at once where it was revoked
+    deadline = time.monotonic() + 5
+    while second.get("/fhir/Patient", headers=headers).status_code == 200:
+        assert time.monotonic() < deadline, "the other process still accepts the revoked token after 5 s"
+        time.sleep(0.2)
+    third = fresh_api()  # a process started later learns it at start-up
+    assert third.get("/fhir/Patient", headers=headers).status_code == 401
+    other = _token(second, "reader", client_secrets["reader"]).json()["access_token"]
+    assert third.get("/fhir/Patient", headers={"Authorization": f"Bearer {other}"}).status_code == 200
+
+
 def test_removing_or_rotating_a_client_invalidates_its_tokens(fresh_api, client_secrets, clients):
     client = fresh_api()
     registry = client.app.state.clients
@@ -224,6 +246,14 @@ def test_an_unexpected_error_is_one_log_line_with_a_request_id(fresh_api, auth, 
     message = lines[0].getMessage()
     assert "RuntimeError" in message and "/fhir/boom" in message and request_id in message
     assert "A123456789" not in caplog.text and "row value" not in caplog.text
+
+
+def test_request_ids_are_unique_and_never_look_like_a_national_id(api):
+    from workbench.clinical.service.errors import redact
+
+    ids = [api.get("/fhir/metadata").headers["x-request-id"] for _ in range(300)]
+    assert len(set(ids)) == len(ids)
+    assert all(redact(i) == i for i in ids), "redaction would hide a request id in a log line or a 500"
 
 
 def test_access_token_in_the_query_is_refused(api, token_for):

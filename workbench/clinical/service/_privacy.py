@@ -23,12 +23,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 
 from workbench.clinical._national_id import is_valid_national_id
 
 __all__ = ["PrivacyGuard", "iter_strings"]
 
 _ID_SHAPE = re.compile(r"[A-Z][12][0-9]{8}")
+_CACHED_LEN = 128
 _SEPARATORS = re.compile(r"[\s\-._/\u00b7]+")
 
 
@@ -67,11 +69,19 @@ class PrivacyGuard:
         # One alternation, longest first, compiled once: a single C scan per string whatever the cohort size.
         self._names = re.compile("|".join(map(re.escape, canonical))) if canonical else None
         self.name_count = len(canonical)
+        # Query keys and values repeat (parameter names, codes, ids read again): the answer for a short string
+        # is a pure function of the string and this guard's names, so it is remembered (bounded, C lru_cache).
+        self._cached = lru_cache(maxsize=8192)(self._problem)
 
     def problem(self, text: str) -> str | None:
         """``"a national id"`` or ``"a patient name"`` when ``text`` carries one, else None."""
         if not text:
             return None
+        if len(text) <= _CACHED_LEN:
+            return self._cached(text)
+        return self._problem(text)
+
+    def _problem(self, text: str) -> str | None:
         canonical = _canonical(text)
         compact = _SEPARATORS.sub("", canonical)
         for form in (canonical, compact) if compact != canonical else (canonical,):

@@ -46,8 +46,11 @@ class BackgroundServer:
 
 
 def start_server(app, host: str = "127.0.0.1", port: int | None = None, *, log_level: str = "warning",
-                 access_log: bool = False, timeout: float = 30.0) -> BackgroundServer:  # fmt: skip
-    """Start ``app`` under uvicorn in a daemon thread; return once it accepts connections."""
+                 access_log: bool = False, timeout: float = 30.0, http=None) -> BackgroundServer:  # fmt: skip
+    """Start ``app`` under uvicorn in a daemon thread; return once it accepts connections.
+
+    ``http``: ``"httptools"`` (default when installed), ``"h11"``, or a protocol class of :mod:`._protocol`.
+    """
     import uvicorn
 
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -58,7 +61,7 @@ def start_server(app, host: str = "127.0.0.1", port: int | None = None, *, log_l
     settings = getattr(getattr(app, "state", None), "config", None)
     config = uvicorn_config(app, host=host, port=port, log_level=log_level, access_log=access_log,
                             header_timeout_s=getattr(settings, "header_timeout_s", 10.0),
-                            keep_alive_s=getattr(settings, "keep_alive_s", 5))  # fmt: skip
+                            keep_alive_s=getattr(settings, "keep_alive_s", 5), http=http)  # fmt: skip
     server = uvicorn.Server(config)
     # uvicorn installs signal handlers only in the main thread; in a worker thread it must not try.
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

@@ -22,10 +22,23 @@ Layout (FastAPI's "bigger applications"): one router per resource in :mod:`.rout
 checks as dependencies (:mod:`.deps`), config, pool and the other shared pieces on ``app.state``, and
 :class:`.guard.RequestGuard` around everything (request ids, Host check, privacy of URLs, security
 headers, a 500 that is one log line, the audit trail).
+
+The request path, fastest first: uvicorn with httptools and uvloop (:mod:`._protocol`: header and body
+deadlines, one write per small response), then the guard, then :mod:`.fastlane` for the four hot GET
+routes (no FastAPI routing or dependency solving; the same handlers and auth check), one pooled psycopg
+connection per request with prepared statements (psycopg prepares a statement on its fifth use), and
+resources served as the JSON text PostgreSQL stores (never parsed or re-encoded on a read).
+
+Several processes: the ``jti`` denylist is checked in memory but shared through PostgreSQL
+(:mod:`.revocations`: a revocation reaches every process within about a second). The login limiter
+(:mod:`._limits`) is per process: with N workers a client gets up to N times the failed logins before
+lockout. Removing or rotating a client is seen by every process (each re-reads the clients file when it
+changes).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -54,9 +67,11 @@ from workbench.clinical.service.errors import (
     outcome_response,
     redact,
 )
+from workbench.clinical.service.fastlane import FastLane
 from workbench.clinical.service.guard import BodySizeLimit, RequestGuard
 
-__all__ = ["FHIR_JSON", "FhirError", "capability_statement", "create_app", "install_log_redaction", "redact"]
+__all__ = ["FHIR_JSON", "FhirError", "capability_statement", "create_app", "error_response", "install_log_redaction",
+           "redact"]
 
 FHIR_VERSION = "4.0.1"
 log = logging.getLogger("workbench.fhir")
@@ -188,27 +203,33 @@ async def _load_source_names(conn) -> list[str]:
         return []
 
 
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(FhirError)
-    async def _fhir_error(request: Request, exc: FhirError) -> Response:
+def error_response(exc: Exception) -> Response | None:
+    """The OperationOutcome answer to an error a handler raised on purpose; None for anything else.
+
+    One mapping for the FastAPI exception handlers and the fast lane (:mod:`.fastlane`).
+    """
+    if isinstance(exc, FhirError):
         return outcome_response(exc.status, exc.code, exc.diagnostics, exc.headers)
-
-    @app.exception_handler(search.SearchError)
-    async def _search_error(request: Request, exc: search.SearchError) -> Response:
+    if isinstance(exc, search.SearchError):
         return outcome_response(400, "invalid", f"search parameter {exc}")
-
-    @app.exception_handler(AuthError)
-    async def _auth_error(request: Request, exc: AuthError) -> Response:
+    if isinstance(exc, AuthError):
         challenge = f'Bearer realm="workbench-fhir", error="{exc.error}"'
         if exc.status == 403:
             challenge += f', scope="{exc.description.rsplit(" ", 1)[-1]}"'
         return outcome_response(exc.status, STATUS_ISSUE[exc.status], exc.description, {"WWW-Authenticate": challenge})
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    if isinstance(exc, StarletteHTTPException):
         detail = exc.detail if isinstance(exc.detail, str) else "request refused"
         return outcome_response(exc.status_code, STATUS_ISSUE.get(exc.status_code, "processing"), detail,
                                 getattr(exc, "headers", None))  # fmt: skip
+    return None
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def _mapped(request: Request, exc: Exception) -> Response:
+        return error_response(exc)
+
+    for kind in (FhirError, search.SearchError, AuthError, StarletteHTTPException):
+        app.add_exception_handler(kind, _mapped)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -244,6 +265,7 @@ async def _lifespan(app: FastAPI):
 
     from workbench.clinical.service._limits import HashPool
     from workbench.clinical.service.audit import AuditLog
+    from workbench.clinical.service.revocations import SharedRevocations
 
     state, config = app.state, app.state.config
     pool = AsyncConnectionPool(
@@ -257,9 +279,18 @@ async def _lifespan(app: FastAPI):
     state.hash_pool = HashPool(config.hash_workers, config.hash_queue)
     state.validation_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fhir-validate")
     state.audit = AuditLog(config.audit_log)
+    state.revocations, sync_task = None, None
+    if await SharedRevocations.available(pool):
+        state.revocations = SharedRevocations(state.tokens, pool, every_s=state.revocation_sync_s)
+        await state.revocations.start()  # the list as it is now, before the first request
+        sync_task = asyncio.create_task(state.revocations.run(), name="fhir-revocation-sync")
+    else:
+        log.warning("fhir.revoked_token is missing (run the migrations): revocations stay in this process")
     try:
         yield
     finally:
+        if sync_task is not None:
+            sync_task.cancel()
         await pool.close()
         state.hash_pool.close()
         state.validation_pool.shutdown(wait=False, cancel_futures=True)
@@ -267,14 +298,15 @@ async def _lifespan(app: FastAPI):
 
 
 def create_app(config: ServiceConfig, *, on_created: Callable[[dict], None] | None = None,
-               pool_open_timeout_s: float = 30.0) -> FastAPI:  # fmt: skip
+               pool_open_timeout_s: float = 30.0, fast_lane: bool = True) -> FastAPI:  # fmt: skip
     """Build the FastAPI application for ``config``.
 
     The connection pool opens in the app's lifespan (so use ``with TestClient(app)`` or uvicorn).
     ``on_created(row)`` is called in a worker thread after a new Observation committed and before the
     201 is sent (not for replays); a failure there is logged and leaves the row in the lake outbox.
     The default sends complete readings to the feature lake when ``config.lake_path`` is set
-    (see :mod:`.lake_flow`).
+    (see :mod:`.lake_flow`). ``fast_lane=False`` sends the hot GET routes through FastAPI's router too
+    (the same answers, slower; tests compare the two).
     """
     from workbench.clinical.service._limits import LoginLimiter
     from workbench.clinical.service.routers import ROUTERS
@@ -301,6 +333,7 @@ def create_app(config: ServiceConfig, *, on_created: Callable[[dict], None] | No
     state.config = config
     state.on_created = on_created
     state.pool_open_timeout_s = pool_open_timeout_s
+    state.revocation_sync_s = 1.0
     state.clients = ClientRegistry(config.clients, config.clients_file)
     state.tokens = TokenGate(config, state.clients)
     state.limiter = LoginLimiter(max_failures=config.login_max_failures,
@@ -322,6 +355,10 @@ def create_app(config: ServiceConfig, *, on_created: Callable[[dict], None] | No
     app.include_router(coding_router.router)  # ICD-10-CM suggestions, coded Conditions and the HIS page
 
     _install_error_handlers(app)
+    # Added first = innermost of the middlewares: it answers the hot FHIR reads and searches after the
+    # guard, CORS and body limit, without FastAPI's routing and dependency solving (see .fastlane).
+    state.fast_lane = fast_lane
+    app.add_middleware(FastLane, fastapi_app=app, on_error=error_response)
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
     if config.cors_origins:
         # Bearer tokens travel in a header, not a cookie: credentials mode is never needed.

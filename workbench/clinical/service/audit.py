@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import logging
 import threading
+import time
 from collections import deque
 from pathlib import Path
 
@@ -43,12 +44,16 @@ class AuditLog:
         if len(self._buffer) >= self._max:
             self.dropped += 1
             return
-        self._buffer.append({"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"), **fields})
+        # The clock is read here, the timestamp formatted by the writer thread (off the request's path).
+        fields["time"] = time.time()
+        self._buffer.append(fields)
 
     def _write_pending(self, handle) -> None:
         lines = []
         while self._buffer:
-            lines.append(json.dumps(self._buffer.popleft(), separators=(",", ":"), ensure_ascii=True))
+            fields = self._buffer.popleft()
+            when = dt.datetime.fromtimestamp(fields.pop("time"), dt.timezone.utc).isoformat(timespec="milliseconds")
+            lines.append(json.dumps({"time": when, **fields}, separators=(",", ":"), ensure_ascii=True))
         if not lines:
             return
         if handle is not None:

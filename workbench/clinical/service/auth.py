@@ -330,5 +330,13 @@ class TokenGate:
             if cached.token_id == claims.token_id:
                 del self._cache[token]
 
+    def deny_all(self, rows) -> None:
+        """Add ``(jti, expires_at)`` pairs revoked elsewhere (another process, via the database)."""
+        for jti, expires_at in rows:
+            self._revoked.setdefault(jti, int(expires_at))
+        if len(self._revoked) > 2 * self._cache_size:  # forget the ones that expired by now
+            now = int(time.time())
+            self._revoked = {jti: exp for jti, exp in self._revoked.items() if exp + 5 >= now}
+
     def is_revoked(self, token_id: str) -> bool:
         return token_id in self._revoked

@@ -300,6 +300,7 @@ class ServiceConfig:
     audit_log: str | None = None
     max_json_depth: int = 64
     header_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0  # a request body must be complete this long after its headers (else 408)
     keep_alive_s: int = 5
     login_max_failures: int = 5  # per principal name, before lockout with exponential back-off
     address_max_failures: int = 20  # per client address

@@ -17,7 +17,7 @@ from workbench.clinical.service.auth import AuthError, TokenClaims, bearer_token
 from workbench.clinical.service.config import SCOPES
 from workbench.clinical.service.errors import FhirError
 
-__all__ = ["TOKEN_PATH", "Principal", "current_principal", "oauth2", "requires"]
+__all__ = ["TOKEN_PATH", "Principal", "authorize", "current_principal", "oauth2", "requires"]
 
 TOKEN_PATH = "/auth/token"
 
@@ -58,13 +58,18 @@ async def current_principal(request: Request, authorization: Annotated[str | Non
     return _principal(request, authorization)
 
 
+def authorize(request: Request, authorization: str | None, scope: str) -> Principal:
+    """The principal of a token holding ``scope`` (what :func:`requires` checks; the fast lane calls it too)."""
+    principal = _principal(request, authorization)
+    if scope not in principal.claims.scopes:
+        raise AuthError(403, "insufficient_scope", f"this request needs the scope {scope}")
+    return principal
+
+
 def requires(scope: str):
     """A dependency that admits tokens holding ``scope`` and returns the :class:`Principal`."""
 
     async def dependency(request: Request, authorization: Annotated[str | None, Security(oauth2, scopes=[scope])]) -> Principal:
-        principal = _principal(request, authorization)
-        if scope not in principal.claims.scopes:
-            raise AuthError(403, "insufficient_scope", f"this request needs the scope {scope}")
-        return principal
+        return authorize(request, authorization, scope)
 
     return Depends(dependency)

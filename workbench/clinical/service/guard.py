@@ -19,9 +19,12 @@ In order, per request:
 
 from __future__ import annotations
 
+import itertools
 import logging
-import secrets
+import os
 from urllib.parse import parse_qsl
+
+from starlette.requests import ClientDisconnect
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,6 +35,13 @@ __all__ = ["BodySizeLimit", "RequestGuard"]
 
 log = logging.getLogger("workbench.fhir")
 _NOT_AUDITED = ("/fhir/metadata", "/docs", "/openapi.json")
+# Request ids need to be unique, not secret: a random per-process prefix and a counter (no
+# ``getrandom`` system call per request, as ``secrets.token_hex`` made). Shaped so that redaction can
+# never mistake one for a national id (a letter, 1 or 2, eight digits): 8 hex characters are too short
+# for one, and the decimal counter after "-" has no letter before it. Random hex could (about once in
+# 10,000 ids), and then the id in a 500's diagnostics was redacted.
+_ID_PREFIX = os.urandom(4).hex()
+_ID_COUNTER = itertools.count(1)
 
 
 def _host_name(value: str) -> str:
@@ -52,7 +62,7 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = secrets.token_hex(8)
+        request_id = f"{_ID_PREFIX}-{next(_ID_COUNTER)}"
         scope.setdefault("state", {})["request_id"] = request_id
         path = scope["path"]
         status_seen = [0]
@@ -80,6 +90,8 @@ class RequestGuard:
                 await outcome_response(*refusal)(scope, receive, guarded_send)
             else:
                 await self.app(scope, receive, guarded_send)
+        except ClientDisconnect:
+            pass  # the client went away, or its body missed the body deadline (already answered 408)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback, no text
             log.error("unhandled %s on %s %s request_id=%s", type(exc).__name__, scope["method"],
                       _route(scope), request_id)  # fmt: skip
@@ -115,6 +127,9 @@ class RequestGuard:
             if found:
                 scope["query_string"] = b"[redacted]"
                 return 400, "security", f"the query carries {found}; search by pseudonymous ids only"
+            # Checked: valid UTF-8 (else a surrogate escape was refused above), so these are exactly the pairs
+            # Starlette's parser would produce. The searches reuse them instead of parsing the query again.
+            scope["state"]["query_items"] = pairs
         path = scope["path"]
         problem = bad_string(path)
         if problem:

@@ -13,9 +13,10 @@ the request's ``Host`` header, and list only the parameters the search actually 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from starlette.requests import Request
 
@@ -25,6 +26,8 @@ from workbench.clinical.service.errors import redact
 __all__ = ["SearchQuery", "base_url", "handling", "run_searchset"]
 
 COMMON = {"_count", "_cursor", "_summary"}
+# URL text that needs no JSON escaping (the usual case: base URL plus a FHIR id), so json.dumps is skipped.
+_PLAIN = re.compile(r"[A-Za-z0-9:/.\-_~%?&=+\[\]@!$'()*,;]*")
 
 
 def base_url(request: Request) -> str:
@@ -65,7 +68,9 @@ class SearchQuery:
 
 def parse_common(request: Request, known: set[str], repeatable: set[str]) -> tuple[list[tuple[str, str]], list[str]]:
     """The non-empty parameters to honour and the unknown ones ignored (lenient) - or a SearchError (strict)."""
-    items = request.query_params.multi_items()
+    items = request.scope.get("state", {}).get("query_items")  # parsed and checked once, by the guard
+    if items is None or request.scope.get("query_string", b"") == b"":
+        items = request.query_params.multi_items()
     ignored = search.check_known(items, known | COMMON, repeatable, lenient=handling(request) == "lenient")
     # FHIR: a parameter given with an empty value is ignored (``?gender=&birthdate=`` lists everyone).
     return [(k, v) for k, v in items if v and k not in ignored], ignored
@@ -76,7 +81,8 @@ def _bundle(total: int, entries: Sequence[tuple[str, str]], links: list[dict], o
     head = json.dumps({"resourceType": "Bundle", "type": "searchset", "total": total, "link": links},
                       separators=(",", ":"))  # fmt: skip
     parts = [
-        '{"fullUrl":' + json.dumps(full_url) + ',"resource":' + text + ',"search":{"mode":"match"}}'
+        '{"fullUrl":' + (f'"{full_url}"' if _PLAIN.fullmatch(full_url) else json.dumps(full_url))
+        + ',"resource":' + text + ',"search":{"mode":"match"}}'
         for full_url, text in entries
     ]
     if outcome is not None:
@@ -131,12 +137,12 @@ async def run_searchset(
     path = f"{root}/fhir/{resource_type}"
     used = list(query.used) + [(k, raw[k]) for k in ("_count", "_summary") if raw.get(k) is not None]
     shown = used + ([("_cursor", raw["_cursor"])] if raw.get("_cursor") is not None else [])
-    links = [{"relation": "self", "url": redact(path + ("?" + urlencode(shown) if shown else ""))}]
+    links = [{"relation": "self", "url": redact(path + ("?" + _urlencode(shown) if shown else ""))}]
     if more:
         last_row = rows[-1]
         cursor = search.encode_cursor(state.cursor_key, kind, *(_key_text(v) for v in last_row[: len(keys)]))
         used = used + [("_cursor", cursor)]
-        links.append({"relation": "next", "url": redact(path + "?" + urlencode(used))})
+        links.append({"relation": "next", "url": redact(path + "?" + _urlencode(used))})
     outcome = None
     if ignored:
         from workbench.clinical.service.errors import operation_outcome
@@ -146,6 +152,16 @@ async def run_searchset(
     ids = [row[len(keys) - 1] for row in rows]
     entries = [(f"{path}/{row[len(keys) - 1]}", row[len(keys)]) for row in rows]
     return _bundle(total, entries, links, outcome), ids
+
+
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.\-~]*")  # what urlencode (quote_plus) leaves as it is
+
+
+def _urlencode(pairs: Sequence[tuple[str, str]]) -> str:
+    """``urllib.parse.urlencode(pairs)``, without calling ``quote_plus`` for text it would not change
+    (parameter names, codes, cursors), which made the links cost more than the rest of the Bundle."""
+    return "&".join((k if _UNRESERVED.fullmatch(k) else quote_plus(k)) + "="
+                    + (v if _UNRESERVED.fullmatch(v) else quote_plus(v)) for k, v in pairs)  # fmt: skip
 
 
 def _key_text(value) -> str:

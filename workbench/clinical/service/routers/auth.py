@@ -115,6 +115,8 @@ async def revoke(
     if claims.subject != record.name:
         return _oauth_error("unauthorized_client", "a client may revoke only its own tokens", 400)
     state.tokens.revoke(claims)
+    if state.revocations is not None:  # and for the service's other processes (see .revocations)
+        await state.revocations.record(claims)
     return Response(status_code=200, headers=NO_STORE)
 
 
