@@ -66,3 +66,31 @@ def check_as_of(fn) -> bool:
                                       f"got {got!r}: {_hint(got, event, ttl, rule)}")
     return report("as_of", True, f"the lookup is right on all {len(_CASES)} cases: at-or-before, absent cells, "
                                  "no history, and the inclusive ttl")
+
+
+# -- notebook 04b: where a media payload lives ------------------------------------------------------------
+_PAYLOADS = [b"\x89PNG pretend scan", b"", "Blutdruck 128/82 \u00e9".encode("utf-8"), bytes(range(256)) * 4]
+
+
+def check_content_address(fn) -> bool:
+    """Check ``fn(payload: bytes) -> str``: the payload's path in the lake, ``media/sha256/<2 hex>/<64 hex>``,
+    against the lake's own rule (:func:`workbench.lake.media.blob_rel`)."""
+    from workbench.lake.media import blob_ref, blob_rel
+
+    for payload in _PAYLOADS:
+        want = blob_rel(blob_ref(payload))
+        got, error = _call(fn, payload)
+        if error:
+            return report("content_address", False, f"content_address({payload[:16]!r}...): {error}")
+        if got == want:
+            continue
+        if isinstance(got, str) and got.endswith(want.rsplit("/", 1)[-1]):
+            hint = "the digest is right; the folder is media/sha256/ and then the digest's first two hex digits"
+        elif isinstance(got, str) and "sha256" not in got and len(got.rsplit("/", 1)[-1]) == 128:
+            hint = "that digest has 128 hex digits: SHA-512 or SHA3-512; the lake names payloads by SHA-256"
+        else:
+            hint = "name the payload by hashlib.sha256(payload).hexdigest(), under media/sha256/<first 2 hex>/"
+        return report("content_address", False, f"for a payload of {len(payload)} bytes the path is {want!r}, "
+                                                f"got {got!r}: {hint}")
+    return report("content_address", True, f"all {len(_PAYLOADS)} payloads land where the lake stores them: "
+                                           "the same bytes always get the same name, whoever writes them")
