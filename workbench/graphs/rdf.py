@@ -279,7 +279,13 @@ class _TripleIndex:
         return [(a, q, b) for a, d in self.spo.items() for q, bs in d.items() for b in bs]
 
 
-def _as_pattern_term(value: Any, where: str) -> Node:
+_TERM_TYPES = (Variable, URIRef, Literal, BNode)
+
+
+def _as_pattern_term(value: Any, i: int, j: int) -> Node:
+    if type(value) in _TERM_TYPES:  # the common case first: one type look-up per term
+        return value
+    where = f"patterns[{i}][{j}]"
     if isinstance(value, str) and not isinstance(value, Node) and value.startswith("?"):
         if len(value) < 2:
             raise ValueError(f"{where}: a variable needs a name, e.g. '?x'")
@@ -298,7 +304,7 @@ def normalize_patterns(patterns: Sequence[tuple]) -> list[tuple[Node, Node, Node
     for i, t in enumerate(patterns):
         if not isinstance(t, tuple) or len(t) != 3:
             raise ValueError(f"patterns[{i}] must be an (s, p, o) tuple, got {t!r}")
-        out.append(tuple(_as_pattern_term(x, f"patterns[{i}][{j}]") for j, x in enumerate(t)))
+        out.append((_as_pattern_term(t[0], i, 0), _as_pattern_term(t[1], i, 1), _as_pattern_term(t[2], i, 2)))
     return out
 
 
@@ -454,10 +460,12 @@ def _join_order(compiled: list[tuple], idx: _TripleIndex) -> list[tuple]:
     bound: set[str] = set()
     order = []
 
+    # The constants' estimate does not change as variables get bound: look it up once per pattern.
+    base = {id(pat): float(idx.estimate(*[x if k == "const" else None for k, x in pat])) for pat in compiled}
+
     def cost(pat: tuple) -> float:
         (ks, s), (kp, p), (ko, o) = pat
-        const = [x if k == "const" else None for k, x in pat]
-        est = float(idx.estimate(*const))
+        est = base[id(pat)]
         s_bound = ks == "var" and s in bound
         o_bound = ko == "var" and o in bound
         if kp == "const":
