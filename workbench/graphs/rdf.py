@@ -357,7 +357,11 @@ def basic_graph_pattern(graph: RdfGraph, patterns: Sequence[tuple]) -> list[dict
             else:
                 new.append(x)
                 spec.append(("n", len(new) - 1))
-        if rows is not None and len(rows) > SMALL_TABLE:
+        if rows is not None and (len(rows) > SMALL_TABLE or (
+                # A pattern sharing no bound variable (the first one, or a cross product) adds about its
+                # estimate per row: past the limit it goes to the arrays before it is expanded, not after.
+                not any(kind == "var" and x in columns for kind, x in pat)
+                and len(rows) * idx.estimate(*[x if kind == "const" else None for kind, x in pat]) > SMALL_TABLE)):
             table, rows = np.array(rows, dtype=np.int64).reshape(len(rows), len(columns)), None
         if rows is not None:
             rows = _extend(rows, spec, len(new), idx)
