@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +65,7 @@ def _cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def to_markdown(rows: list[dict], problems: list[str]) -> str:
+def to_markdown(rows: list[dict], problems: list[str], machines: list[tuple[str, dict]] = ()) -> str:
     lines = ["# Benchmark summary", "",
              "Ratio = peer time / our time, min-max over the repeats of one run (greater than 1: we are faster). "
              "**Bold** rows are each benchmark's headline: the like-for-like comparison. Regenerate with `make bench`.",
@@ -74,9 +76,37 @@ def to_markdown(rows: list[dict], problems: list[str]) -> str:
         lines.append(f"| {b} | {_cell(r['work'])} | {_cell(r['peer'])} | {ratio} | {_cell(r.get('note', ''))} |")
     if not rows:
         lines.append("| - | no `*.summary.json` found | - | - | run the benchmarks first |")
+    try:
+        load_now = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        load_now = "-"
+    lines += ["", f"Collected {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} CPUs, "
+                  f"load average then {load_now} (1 / 5 / 15 min)."]
+    if machines:
+        # Ratios within one run are what counts; the load says how much the machine was shared meanwhile.
+        lines += ["", "## Machine during the run", "", "| benchmark | started (UTC) | CPUs | load average 1 / 5 / 15 min |",
+                  "| --- | --- | ---: | --- |"]
+        for name, m in machines:
+            load = m.get("load_average")
+            load_text = " / ".join(f"{x:.1f}" for x in load) if isinstance(load, (list, tuple)) else "-"
+            lines.append(f"| {_cell(name)} | {_cell(m.get('when', '-'))} | {_cell(m.get('cpus', '-'))} | {load_text} |")
     if problems:
         lines += ["", "## Files left out", ""] + [f"- {_cell(p)}" for p in problems]
     return "\n".join(lines) + "\n"
+
+
+def machines_of(folder: Path) -> list[tuple[str, dict]]:
+    """(benchmark, its ``machine`` record) from each ``<name>.json`` beside a summary that has one."""
+    out = []
+    for path in sorted(folder.glob("*.summary.json")):
+        name = path.name[: -len(".summary.json")]
+        try:
+            machine = json.loads((folder / f"{name}.json").read_text()).get("machine")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(machine, dict):
+            out.append((name, machine))
+    return out
 
 
 def main(argv=None) -> int:
@@ -88,7 +118,7 @@ def main(argv=None) -> int:
         print(f"error: --out {args.out} is not a folder; run the benchmarks first (make bench)", file=sys.stderr)
         return 2
     rows, problems = collect(args.out)
-    md = to_markdown(rows, problems)
+    md = to_markdown(rows, problems, machines_of(args.out))
     (args.out / "summary.md").write_text(md)
     print(md)
     for p in problems:

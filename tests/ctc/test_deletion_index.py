@@ -77,3 +77,26 @@ def test_lexicon_decode_accepts_the_index_and_agrees_with_the_tree():
 def test_bad_input_is_refused(call, error):
     with pytest.raises(error):
         call()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(min_size=0, max_size=9), st.integers(0, 3))
+def test_compiled_variants_are_the_hashes_of_deletion_variants(word, k):
+    # The table holds each word's <= k deletion variants as hashes only; they must be exactly the hashes of
+    # the lesson's deletion_variants strings (any unicode, NUL included), each (variant, word) pair once.
+    from workbench.ctc import _fast_lexicon
+
+    codes, offsets = _fast_lexicon.encode([word])
+    keys, ids, _, _ = _fast_lexicon.build_table(codes, offsets, k)
+    expected = {_fast_lexicon.variant_hash(v) for v in deletion_variants(word, k)}
+    assert sorted(keys.tolist()) == sorted(expected) and set(ids.tolist()) == {0}
+
+
+def test_the_hash_is_the_same_in_every_process():
+    # Python's hash(str) is salted per process; the index's must not be (it is a fixed function).
+    import subprocess
+    import sys
+
+    code = "from workbench.ctc._fast_lexicon import variant_hash; print(variant_hash('lexicon'))"
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout for _ in range(2)}
+    assert len(runs) == 1

@@ -93,3 +93,28 @@ def test_importing_the_package_does_not_load_numba():
     code = "import sys, workbench.ctc; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("blank", [0, 2, 4])
+def test_pruning_keeps_the_frame_best_label_when_nothing_passes_the_threshold(blank):
+    # Frames where no label reaches token_min_logp: the readable version still extends by the frame's
+    # argmax (the first of equal maxima) when it is not the blank. Frame 1 ties a label with the blank:
+    # with the blank at 2 or 4 the label below it is the argmax and must be kept; with blank 0 it is not.
+    C = 5
+    x = np.full((3, C), np.log(0.2))
+    x[0] = np.log([0.1, 0.3, 0.2, 0.2, 0.2])  # label 1 beats everything, but below e^-0.5
+    x[1] = np.log(0.2)  # all equal: argmax is class 0
+    x[2] = np.log([0.26, 0.26, 0.16, 0.16, 0.16])
+    for beam_width in (1, 3, 6):
+        for top_n in (1, 4):
+            readable = prefix_beam_search(x, beam_width, blank, top_n, token_min_logp=-0.5)
+            (compiled,) = prefix_beam_search_batch(x, beam_width=beam_width, blank=blank, top_n=top_n, token_min_logp=-0.5)
+            assert_same(readable, compiled)
+
+
+def test_a_nan_frame_is_caught_with_pruning_on_and_off():
+    x = np.log(np.full((4, 3), 1 / 3))
+    x[2, 1] = np.nan
+    for pruning in (None, -5.0):
+        with pytest.raises(ValueError, match=r"log_probs\[1\] contains NaN"):
+            prefix_beam_search_batch([x[:2], x], token_min_logp=pruning)

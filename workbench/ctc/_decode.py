@@ -184,23 +184,19 @@ def prefix_beam_search_batch(
         before = numba.get_num_threads()
         numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
         try:
-            labels, label_lengths, scores, found = _fast_decode.search_batch_parallel(*args)
+            flat, offsets, scores, found = _fast_decode.search_batch_parallel(*args)
         finally:
             numba.set_num_threads(before)
     else:
-        labels, label_lengths, scores, found = _fast_decode.search_batch(*args)
+        flat, offsets, scores, found = _fast_decode.search_batch(*args)
     if (found < 0).any():
         bad = int(np.flatnonzero(found < 0)[0])
         raise ValueError(f"log_probs[{bad}] contains NaN; check the network output before the log-softmax")
-    labels, label_lengths, scores = labels.tolist(), label_lengths.tolist(), scores.tolist()
-    base = (top_n * starts).tolist()
+    flat, offsets, scores = flat.tolist(), offsets.tolist(), scores.tolist()
     if top_n == 1:  # the common case, without the inner loop
-        return [[(tuple(labels[b : b + n_lab[0]]), sc[0])] for b, n_lab, sc in zip(base, label_lengths, scores)]
-    out = []
-    for n, (k, T) in enumerate(zip(found.tolist(), lengths.tolist())):
-        b = base[n]
-        out.append([(tuple(labels[b + r * T : b + r * T + label_lengths[n][r]]), scores[n][r]) for r in range(k)])
-    return out
+        return [[(tuple(flat[a:b]), sc[0])] for a, b, sc in zip(offsets, offsets[1:], scores)]
+    return [[(tuple(flat[offsets[n * top_n + r] : offsets[n * top_n + r + 1]]), scores[n][r]) for r in range(k)]
+            for n, k in enumerate(found.tolist())]
 
 
 def _check_batch(log_probs, lengths, blank):

@@ -135,34 +135,46 @@ def _search_one(y, length, beam_width, blank, top_n, use_pruning, min_logp, out_
     total[0] = 0.0
     last[0] = -1
     B = 1
-    checksum = 0.0  # NaN anywhere in the input makes this NaN: the caller's check, at no extra pass
+    nan = False  # NaN anywhere in the input sets this: the caller's check, at no extra pass
 
     for t in range(length):
         row = y[t]
         # Candidate labels of this frame (all labels, or those above the pruning threshold).
         n_cand = 0
         if use_pruning:
-            # One pass: labels above the threshold, and the frame's best class, kept even below it.
-            best = 0
+            # One branch-free (vectorizable) pass counts the labels above the threshold and those that beat
+            # the blank; most frames of a trained model have neither and cost only this pass.
+            yb = row[blank]
+            n_ge = 0
+            n_beat = 0
+            bad = False
             for k in range(C):
                 v = row[k]
-                checksum += v
-                if v > row[best]:
-                    best = k
-                if k != blank and v >= min_logp:
-                    cand[n_cand] = k
-                    n_cand += 1
-            if best != blank and row[best] < min_logp:
-                # Insert in label order, as the readable version lists candidates.
-                j = n_cand
-                while j > 0 and cand[j - 1] > best:
-                    cand[j] = cand[j - 1]
-                    j -= 1
-                cand[j] = best
-                n_cand += 1
+                n_ge += v >= min_logp
+                n_beat += v > yb
+                bad |= v != v
+            nan |= bad
+            if yb >= min_logp:
+                n_ge -= 1  # the blank is never a candidate
+            for k in range(blank):
+                n_beat += row[k] == yb  # argmax takes the first of equal maxima
+            if n_ge > 0:
+                # The frame's best class is then above the threshold too (or the blank): no insertion.
+                for k in range(C):
+                    if k != blank and row[k] >= min_logp:
+                        cand[n_cand] = k
+                        n_cand += 1
+            elif n_beat > 0:
+                # Nothing above the threshold, but a label beats the blank: keep the frame's best class.
+                best = 0
+                for k in range(1, C):
+                    if row[k] > row[best]:
+                        best = k
+                cand[0] = best
+                n_cand = 1
         else:
             for k in range(C):
-                checksum += row[k]
+                nan |= row[k] != row[k]
                 if k != blank:
                     cand[n_cand] = k
                     n_cand += 1
@@ -275,21 +287,45 @@ def _search_one(y, length, beam_width, blank, top_n, use_pruning, min_logp, out_
         for d in range(depth - 1, -1, -1):
             out_labels[r, d] = node_char[n]
             n = node_parent[n]
-    if checksum != checksum:
+    if nan:
         return -1
     return n_out
+
+
+@numba.njit(cache=True)
+def _compact(labels, starts, lengths, label_lengths, found, top_n):
+    """Item n's r-th labelling sits at ``top_n * starts[n] + r * lengths[n]`` of ``labels``; gather them
+    all into one flat array, item by item and best first, with each labelling's offset there (the
+    caller turns only the labels found into Python objects, not the whole frame-sized scratch)."""
+    N = starts.shape[0]
+    offsets = np.empty(N * top_n + 1, np.int64)
+    total = 0
+    for n in range(N):
+        for r in range(top_n):
+            offsets[n * top_n + r] = total
+            if r < found[n]:
+                total += label_lengths[n, r]
+    offsets[N * top_n] = total
+    flat = np.empty(total, np.int64)
+    for n in range(N):
+        for r in range(min(top_n, max(found[n], 0))):
+            src = top_n * starts[n] + r * lengths[n]
+            dst = offsets[n * top_n + r]
+            for d in range(label_lengths[n, r]):
+                flat[dst + d] = labels[src + d]
+    return flat, offsets
 
 
 @numba.njit(cache=True)
 def search_batch(frames, starts, lengths, beam_width, blank, top_n, use_pruning, min_logp):
     """All items in one compiled call, one after another. Item n is frames[starts[n]:starts[n] + lengths[n]].
 
-    Returns flat labels (item n's r-th labelling starts at top_n * starts[n] + r * lengths[n]), their
-    lengths (N, top_n), scores (N, top_n) and how many labellings each item has (-1: its input has NaN).
+    Returns flat labels with offsets (item n's r-th labelling is ``flat[offsets[n * top_n + r]:offsets[n *
+    top_n + r + 1]]``), scores (N, top_n) and how many labellings each item has (-1: its input has NaN).
     """
     N = starts.shape[0]
     C = frames.shape[1]
-    labels = np.zeros(frames.shape[0] * top_n, np.int64)
+    labels = np.empty(frames.shape[0] * top_n, np.int64)
     label_lengths = np.zeros((N, top_n), np.int64)
     scores = np.full((N, top_n), NEG_INF)
     found = np.zeros(N, np.int64)
@@ -299,7 +335,8 @@ def search_batch(frames, starts, lengths, beam_width, blank, top_n, use_pruning,
         out = labels[s * top_n : (s + T) * top_n].reshape((top_n, T))
         found[n] = _search_one(frames[s : s + T], T, beam_width, blank, top_n, use_pruning, min_logp,
                                out, label_lengths[n], scores[n], work)
-    return labels, label_lengths, scores, found
+    flat, offsets = _compact(labels, starts, lengths, label_lengths, found, top_n)
+    return flat, offsets, scores, found
 
 
 @numba.njit(cache=True, parallel=True)
@@ -307,7 +344,7 @@ def search_batch_parallel(frames, starts, lengths, beam_width, blank, top_n, use
     """As :func:`search_batch`, the items spread over numba's threads (``numba.set_num_threads``)."""
     N = starts.shape[0]
     C = frames.shape[1]
-    labels = np.zeros(frames.shape[0] * top_n, np.int64)
+    labels = np.empty(frames.shape[0] * top_n, np.int64)
     label_lengths = np.zeros((N, top_n), np.int64)
     scores = np.full((N, top_n), NEG_INF)
     found = np.zeros(N, np.int64)
@@ -317,4 +354,5 @@ def search_batch_parallel(frames, starts, lengths, beam_width, blank, top_n, use
         out = labels[s * top_n : (s + T) * top_n].reshape((top_n, T))
         found[n] = _search_one(frames[s : s + T], T, beam_width, blank, top_n, use_pruning, min_logp,
                                out, label_lengths[n], scores[n], work)
-    return labels, label_lengths, scores, found
+    flat, offsets = _compact(labels, starts, lengths, label_lengths, found, top_n)
+    return flat, offsets, scores, found

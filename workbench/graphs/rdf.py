@@ -279,7 +279,13 @@ class _TripleIndex:
         return [(a, q, b) for a, d in self.spo.items() for q, bs in d.items() for b in bs]
 
 
-def _as_pattern_term(value: Any, where: str) -> Node:
+_TERM_TYPES = (Variable, URIRef, Literal, BNode)
+
+
+def _as_pattern_term(value: Any, i: int, j: int) -> Node:
+    if type(value) in _TERM_TYPES:  # the common case first: one type look-up per term
+        return value
+    where = f"patterns[{i}][{j}]"
     if isinstance(value, str) and not isinstance(value, Node) and value.startswith("?"):
         if len(value) < 2:
             raise ValueError(f"{where}: a variable needs a name, e.g. '?x'")
@@ -298,8 +304,12 @@ def normalize_patterns(patterns: Sequence[tuple]) -> list[tuple[Node, Node, Node
     for i, t in enumerate(patterns):
         if not isinstance(t, tuple) or len(t) != 3:
             raise ValueError(f"patterns[{i}] must be an (s, p, o) tuple, got {t!r}")
-        out.append(tuple(_as_pattern_term(x, f"patterns[{i}][{j}]") for j, x in enumerate(t)))
+        out.append((_as_pattern_term(t[0], i, 0), _as_pattern_term(t[1], i, 1), _as_pattern_term(t[2], i, 2)))
     return out
+
+
+#: Partial-solution tables up to this many rows are joined row by row (hash indexes), larger ones as arrays.
+SMALL_TABLE = 64
 
 
 def basic_graph_pattern(graph: RdfGraph, patterns: Sequence[tuple]) -> list[dict[str, Node]]:
@@ -330,7 +340,10 @@ def basic_graph_pattern(graph: RdfGraph, patterns: Sequence[tuple]) -> list[dict
     order = _join_order(compiled, idx)
     # Set-at-a-time evaluation: a table of partial solutions (tuples of term ids, one column per variable
     # bound so far) is extended by one pattern at a time through the index.
+    # While the table is small (a selective first pattern) it stays a list of tuples joined through the
+    # hash indexes: a few dict look-ups a row beat the fixed cost of a dozen numpy calls per pattern.
     columns: list[str] = []
+    rows: list[tuple] | None = [()]
     table = np.zeros((1, 0), dtype=np.int64)
     for pat in order:
         spec, new = [], []
@@ -344,10 +357,21 @@ def basic_graph_pattern(graph: RdfGraph, patterns: Sequence[tuple]) -> list[dict
             else:
                 new.append(x)
                 spec.append(("n", len(new) - 1))
-        table = _extend_table(table, spec, len(new), idx)
+        if rows is not None and (len(rows) > SMALL_TABLE or (
+                # A pattern sharing no bound variable (the first one, or a cross product) adds about its
+                # estimate per row: past the limit it goes to the arrays before it is expanded, not after.
+                not any(kind == "var" and x in columns for kind, x in pat)
+                and len(rows) * idx.estimate(*[x if kind == "const" else None for kind, x in pat]) > SMALL_TABLE)):
+            table, rows = np.array(rows, dtype=np.int64).reshape(len(rows), len(columns)), None
+        if rows is not None:
+            rows = _extend(rows, spec, len(new), idx)
+        else:
+            table = _extend_table(table, spec, len(new), idx)
         columns += new
-        if not len(table):
+        if not (len(rows) if rows is not None else len(table)):
             return []
+    if rows is not None:
+        table = np.array(rows, dtype=np.int64).reshape(len(rows), len(columns))
     # Sort by the N3 text of the variables in name order (precomputed ranks, one lexsort).
     keys = idx.n3_rank()[table[:, [columns.index(n) for n in sorted(columns)]]]
     table = table[np.lexsort(keys.T[::-1])]
@@ -450,36 +474,37 @@ def _join_order(compiled: list[tuple], idx: _TripleIndex) -> list[tuple]:
     """Greedy plan: the pattern with the fewest expected matches first, then repeatedly the cheapest pattern
     sharing a variable with those already placed. A variable bound by an earlier pattern divides the count
     by the number of distinct values at its position (the usual independence estimate)."""
-    remaining = list(compiled)
+    # Per pattern, once: the constants' estimate (it does not change as variables get bound), its
+    # variables, and what binding its subject / object / predicate variable divides the estimate by.
+    plans = []
+    for pat in compiled:
+        (ks, s), (kp, p), (ko, o) = pat
+        est = float(idx.estimate(*[x if k == "const" else None for k, x in pat]))
+        if kp == "const":
+            s_div, o_div, p_div = max(idx.p_subjects.get(p, 1), 1), max(idx.p_objects.get(p, 1), 1), 1
+        else:
+            s_div, o_div, p_div = idx.n_subjects, idx.n_objects, max(len(idx.p_count), 1)
+        plans.append((pat, est, s if ks == "var" else None, o if ko == "var" else None, p if kp == "var" else None,
+                      s_div, o_div, p_div, {x for k, x in pat if k == "var"}))
     bound: set[str] = set()
     order = []
 
-    def cost(pat: tuple) -> float:
-        (ks, s), (kp, p), (ko, o) = pat
-        const = [x if k == "const" else None for k, x in pat]
-        est = float(idx.estimate(*const))
-        s_bound = ks == "var" and s in bound
-        o_bound = ko == "var" and o in bound
-        if kp == "const":
-            if s_bound:
-                est /= max(idx.p_subjects.get(p, 1), 1)
-            if o_bound:
-                est /= max(idx.p_objects.get(p, 1), 1)
-        else:
-            if s_bound:
-                est /= idx.n_subjects
-            if o_bound:
-                est /= idx.n_objects
-        if kp == "var" and p in bound:
-            est /= max(len(idx.p_count), 1)
+    def cost(plan: tuple) -> float:
+        _, est, s, o, p, s_div, o_div, p_div, _ = plan
+        if s is not None and s in bound:
+            est /= s_div
+        if o is not None and o in bound:
+            est /= o_div
+        if p is not None and p in bound:
+            est /= p_div
         return est
 
-    while remaining:
-        joined = [pat for pat in remaining if any(k == "var" and x in bound for k, x in pat)]
-        best = min(joined or remaining, key=cost)
-        remaining.remove(best)
-        order.append(best)
-        bound |= {x for k, x in best if k == "var"}
+    while plans:
+        joined = [plan for plan in plans if not bound.isdisjoint(plan[8])]
+        best = min(joined or plans, key=cost)
+        plans.remove(best)
+        order.append(best[0])
+        bound |= best[8]
     return order
 
 

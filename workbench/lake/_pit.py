@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.lake._window import STORAGE, WindowData, valid_mask
+from workbench.lake._window import STORAGE, WindowData, elapsed_ns, valid_mask
 from workbench.lake._window import gather as gather_indexed
 
 #: Steps walked back before the remaining rows are left to the forward-fill index.
@@ -42,30 +42,31 @@ def gather(window: WindowData, feature: str, kidx: np.ndarray, event_ns: np.ndar
     t = np.searchsorted(times, event_ns, side="right") - 1
     rows = np.flatnonzero((kidx >= 0) & (t >= 0))
     keys, j = kidx[rows], t[rows]
-    lower = None if ttl_ns is None else event_ns[rows] - ttl_ns
+    # The ttl test is "event - cell time <= ttl" as an exact uint64 difference (``elapsed_ns``), never
+    # ``event - ttl``: that wraps around below 1677-09-21 (int64 nanoseconds) for a huge ttl or an early event.
+    limit = None if ttl_ns is None else np.uint64(ttl_ns)
+    event = event_ns[rows]
     for _ in range(MAX_STEPS):
         if rows.size == 0:
             return values, ok
-        if lower is not None:
+        if limit is not None:
             # Cells older than event - ttl close the row empty: earlier cells are older still.
-            inside = times[j] >= lower
+            inside = elapsed_ns(event, times[j]) <= limit
             if not inside.all():
-                rows, keys, j, lower = rows[inside], keys[inside], j[inside], lower[inside]
+                rows, keys, j, event = rows[inside], keys[inside], j[inside], event[inside]
         v = raw[keys, j]
         hit = valid_mask(dtype, v)
         values[rows[hit]] = v[hit]
         ok[rows[hit]] = True
         # The rest step back one window; those already at the first window close empty.
         more = ~hit & (j > 0)
-        rows, keys, j = rows[more], keys[more], j[more] - 1
-        if lower is not None:
-            lower = lower[more]
+        rows, keys, j, event = rows[more], keys[more], j[more] - 1, event[more]
     if rows.size:
         # Long gaps: the forward-fill index answers the stragglers in one look-up (and stays cached).
         idx = window.ffill_index(feature)[keys, j]
         found = idx >= 0
-        if lower is not None:
-            found[found] = times[idx[found]] >= lower[found]
+        if limit is not None:
+            found[found] = elapsed_ns(event[found], times[idx[found]]) <= limit
         values[rows[found]] = raw[keys[found], idx[found]]
         ok[rows[found]] = True
     return values, ok
