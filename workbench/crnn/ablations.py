@@ -112,7 +112,7 @@ def make_batch(items, charset: str, stride: int = 4, normalization: str = "fixed
     """
     arrays = [normalize(img, normalization) for img, _ in items]
     widths = [a.shape[1] for a in arrays]
-    width = max(2 * stride, int(np.ceil(max(widths) / stride) * stride))
+    width = _padded(max(widths), stride)
     images = torch.empty(len(items), 1, 32, width)
     for k, a in enumerate(arrays):
         images[k].fill_(float(np.median(a[:, -1])) if pad_value is None else pad_value)
@@ -123,8 +123,11 @@ def make_batch(items, charset: str, stride: int = 4, normalization: str = "fixed
 
 
 def content_frames(widths: torch.Tensor, stride: int, total: int) -> torch.Tensor:
-    """Frames over each line's content, ``ceil(w / stride)``, between 1 and the ``total`` the batch produced."""
-    return torch.clamp((widths + stride - 1) // stride, min=1, max=total).long()
+    """Frames over each line's content, ``ceil(w / stride)``, between 1 and the ``total`` the batch produced
+    (the training loop's own rule, :func:`workbench.crnn.train.frame_lengths`)."""
+    from workbench.crnn.train import frame_lengths
+
+    return frame_lengths(widths, total, stride)
 
 
 def train_step(model, opt, batch, frames: str = "content", clip: float = 5.0) -> float:

@@ -107,12 +107,12 @@ class Recognizer:
         # Width buckets: lines sorted by width share a batch, so little compute goes to padding.
         order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1])
         results: dict[int, np.ndarray] = {}
+        stride = self.model.config.stride
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             batch, widths = self._batch([lines[i] for i in idx])
             lp = self.model(batch.to(self.device)).float().cpu().numpy()  # (T, N, C)
             for j, i in enumerate(idx):
-                stride = self.model.config.stride
                 frames = min(lp.shape[0], max(1, (widths[j] + stride - 1) // stride))
                 results[i] = lp[:frames, j]
         return [results[i] for i in range(len(lines))]
