@@ -3,9 +3,6 @@
 import datetime as dt
 import os
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 
 import numpy as np
@@ -17,22 +14,6 @@ from workbench.lake import demo
 
 D = dt.datetime
 N_CUSTOMERS = 50
-
-
-def spawn(script: str, *args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script), *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for_line(proc: subprocess.Popen, expected: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if line.strip() == expected:
-            return
-        if not line and proc.poll() is not None:
-            raise AssertionError(f"child exited before {expected!r}: {proc.stderr.read()}")
-    raise AssertionError(f"child did not print {expected!r} in {timeout}s")
 
 
 def batch(day: int) -> pl.DataFrame:
@@ -73,11 +54,11 @@ KILL_BEFORE_PUBLISH = """
 """
 
 
-def test_writer_killed_between_objects_and_commit_leaves_the_batch_out(lake):
+def test_writer_killed_between_objects_and_commit_leaves_the_batch_out(lake, writers):
     version, before = lake.version, state(lake)
-    child = spawn(KILL_BEFORE_PUBLISH, lake.url)
+    child = writers.spawn(KILL_BEFORE_PUBLISH, lake.url)
     try:
-        wait_for_line(child, "objects written, commit not yet published")
+        writers.wait_for_line(child, "objects written, commit not yet published")
         # the lock is held by the child meanwhile
         with pytest.raises(LakeLockedError, match=f"pid {child.pid}"):
             lake.write(batch(5))
@@ -113,10 +94,10 @@ WRITE_FOREVER = """
 
 
 @pytest.mark.parametrize("delay", [0.15, 0.4, 0.7])
-def test_writer_killed_at_a_random_moment_leaves_whole_batches(lake, delay):
-    child = spawn(WRITE_FOREVER, lake.url, N_CUSTOMERS)
+def test_writer_killed_at_a_random_moment_leaves_whole_batches(lake, delay, writers):
+    child = writers.spawn(WRITE_FOREVER, lake.url, N_CUSTOMERS)
     try:
-        wait_for_line(child, "writing")
+        writers.wait_for_line(child, "writing")
         time.sleep(delay)
         os.kill(child.pid, signal.SIGKILL)
         child.wait(10)
@@ -141,10 +122,10 @@ HOLD_LOCK = """
 """
 
 
-def test_one_writer_at_a_time_readers_unaffected(lake):
-    child = spawn(HOLD_LOCK, lake.url)
+def test_one_writer_at_a_time_readers_unaffected(lake, writers):
+    child = writers.spawn(HOLD_LOCK, lake.url)
     try:
-        wait_for_line(child, "holding")
+        writers.wait_for_line(child, "holding")
         with pytest.raises(LakeLockedError, match="one writer at a time") as err:
             lake.write(batch(3))
         assert f"pid {child.pid}" in str(err.value)

@@ -4,9 +4,6 @@ import datetime as dt
 import hashlib
 import os
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 
 import polars as pl
@@ -16,22 +13,6 @@ from workbench.lake import EventKey, FeatureLake
 
 IMAGE = "/health/feature/patient/image/log_sheet"
 N = 20
-
-
-def spawn(script: str, *args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script), *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for_line(proc, expected: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if line.strip() == expected:
-            return
-        if not line and proc.poll() is not None:
-            raise AssertionError(f"child exited before {expected!r}: {proc.stderr.read()}")
-    raise AssertionError(f"child did not print {expected!r} in {timeout}s")
 
 
 def kill(child) -> None:
@@ -92,11 +73,11 @@ STALL = """
 
 
 @pytest.mark.parametrize("where", ["among_payloads", "before_publish"])
-def test_writer_killed_while_storing_payloads_leaves_orphans_never_dangling_references(lake, where):
+def test_writer_killed_while_storing_payloads_leaves_orphans_never_dangling_references(lake, where, writers):
     version, before = lake.version, blob_files(lake.url)
-    child = spawn(STALL, lake.url, where)
+    child = writers.spawn(STALL, lake.url, where)
     try:
-        wait_for_line(child, "stalled")
+        writers.wait_for_line(child, "stalled")
     finally:
         kill(child)
     reopened = FeatureLake.open(lake.url)
@@ -129,10 +110,10 @@ WRITE_FOREVER = """
 
 
 @pytest.mark.parametrize("delay", [0.2, 0.6])
-def test_writer_killed_at_a_random_moment_every_visible_payload_reads_back(lake, delay):
-    child = spawn(WRITE_FOREVER, lake.url, N)
+def test_writer_killed_at_a_random_moment_every_visible_payload_reads_back(lake, delay, writers):
+    child = writers.spawn(WRITE_FOREVER, lake.url, N)
     try:
-        wait_for_line(child, "writing")
+        writers.wait_for_line(child, "writing")
         time.sleep(delay)
     finally:
         kill(child)
