@@ -17,5 +17,6 @@ _EXPORTS = {
     "workbench.crnn.recognizer": ("SHIPPED_MODEL", "Line", "Recognizer"),
     "workbench.crnn._fonts": ("HELDOUT_FAMILIES", "heldout_fonts", "train_fonts"),
     "workbench.crnn._page": ("segment_lines",),
+    "workbench.crnn._dictionary": ("Dictionary",),
 }  # fmt: skip
 __all__, __getattr__, __dir__ = lazy_exports("workbench.crnn", _EXPORTS, globals())

@@ -7,7 +7,8 @@ the checkpoint (``state["calibration"]``) and applied by ``Recognizer.confidence
 
 ``python -m workbench.crnn.calibrate MODEL.pt --out DIR [--n 1500]`` fits on one seeded half of the lines,
 reports the reliability curve (confidence bins vs accuracy, and the expected calibration error) on the other
-half, and writes the map into MODEL.pt.
+half, and writes the map into MODEL.pt. It also tunes dictionary correction (``workbench.crnn._dictionary``) on the
+same fitting half when the system word list is installed, and stores its margin beside the map.
 """
 
 from __future__ import annotations
@@ -60,38 +61,79 @@ def reliability(confidence, correct, bins: int = 10) -> dict:
     return {"bins": rows, "ece": ece, "n": int(len(confidence)), "accuracy": float(correct.mean())}
 
 
-def scored_lines(rec, n: int, seed: int, fonts) -> tuple[np.ndarray, np.ndarray]:
-    """Raw confidence and exactness of ``n`` rendered held-out-font lines (training's augmentation, half
+def held_out_readings(rec, n: int, seed: int, fonts) -> tuple[list[np.ndarray], list[str]]:
+    """Log-probabilities and true texts of ``n`` rendered held-out-font lines (training's augmentation, half
     strength: the same mixture as the training run's validation)."""
     from workbench.crnn._render import RenderConfig, render_samples
-    from workbench.ctc import best_path_decode
 
     samples = render_samples(n, seed, fonts, max_len=48, config=RenderConfig(strength=0.5))
-    lps = rec.log_probs([img for img, _, _ in samples])
+    return rec.log_probs([img for img, _, _ in samples]), [text for _, text, _ in samples]
+
+
+def scored_lines(rec, lps, texts) -> tuple[np.ndarray, np.ndarray]:
+    """Raw confidence and exactness (best path) of each line."""
+    from workbench.ctc import best_path_decode
+
     raw = np.array([rec.raw_confidence(lp) for lp in lps])
-    correct = np.array([rec._text(best_path_decode(lp)) == text for lp, (_, text, _) in zip(lps, samples)])
+    correct = np.array([rec._text(best_path_decode(lp)) == text for lp, text in zip(lps, texts)])
     return raw, correct
 
 
-def calibrate(model_path, out_dir, n: int = 1500, seed: int = 5_000_011) -> dict:
-    """Fit the isotonic map on half of ``n`` held-out-font lines, report on the other half, store the map."""
+#: Settings tried for dictionary correction: words shorter than min_length are left alone; margin in nats.
+DICTIONARY_GRID = {"min_length": (3, 4), "margin": (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0)}
+
+
+def tune_dictionary(dictionary, charset, lps, texts, grid=DICTIONARY_GRID) -> dict:
+    """The (min_length, margin) of ``dictionary`` that reads the most lines exactly; ties go to the smaller
+    margin (fewer corrections). Returns the choice and every grid point's accuracy."""
+    points = []
+    for min_length in grid["min_length"]:
+        for margin in grid["margin"]:
+            dictionary.min_length, dictionary.margin = min_length, margin
+            hits = sum(dictionary.correct(lp, charset) == text for lp, text in zip(lps, texts))
+            points.append({"min_length": min_length, "margin": margin, "accuracy": hits / len(texts)})
+    best = max(points, key=lambda p: (p["accuracy"], -p["margin"], -p["min_length"]))
+    return {"margin": best["margin"], "min_length": best["min_length"], "grid": points}
+
+
+def calibrate(model_path, out_dir, n: int = 1500, seed: int = 5_000_011, dictionary: bool = True) -> dict:
+    """Fit the isotonic map on half of ``n`` held-out-font lines, report on the other half, store the map.
+
+    With ``dictionary`` (and the system word list installed), also tune dictionary correction's margin on the
+    same fitting half, report its exact-line accuracy on the other half, and store the setting.
+    """
     import torch
 
     from workbench.crnn._fonts import heldout_fonts
     from workbench.crnn.recognizer import Recognizer
 
     rec = Recognizer.load(model_path)
-    raw, correct = scored_lines(rec, n, seed, heldout_fonts())
+    lps, texts = held_out_readings(rec, n, seed, heldout_fonts())
+    raw, correct = scored_lines(rec, lps, texts)
     half = len(raw) // 2
     xs, ys = isotonic_fit(raw[:half], correct[:half])
     before = reliability(raw[half:], correct[half:])
     after = reliability(np.interp(raw[half:], xs, ys), correct[half:])
     state = torch.load(model_path, map_location="cpu", weights_only=True)
-    state["calibration"] = {"x": xs.tolist(), "y": ys.tolist(), "fitted_on": f"{half} held-out-font lines, seed {seed}"}
+    fitted_on = f"{half} held-out-font lines, seed {seed}"
+    state["calibration"] = {"x": xs.tolist(), "y": ys.tolist(), "fitted_on": fitted_on}
+    report = {"raw": before, "calibrated": after, "knots": len(xs), "n_fit": half, "n_test": len(raw) - half}
+    if dictionary:
+        from workbench.crnn._dictionary import SYSTEM_WORDS, Dictionary
+
+        if SYSTEM_WORDS.exists():
+            words = Dictionary.system()
+            tuned = tune_dictionary(words, rec.charset, lps[:half], texts[:half])
+            words.margin, words.min_length = tuned["margin"], tuned["min_length"]
+            test_hits = sum(words.correct(lp, rec.charset) == t for lp, t in zip(lps[half:], texts[half:]))
+            tuned["test_accuracy"] = {"best_path": float(correct[half:].mean()),
+                                      "dictionary": test_hits / (len(texts) - half)}
+            state["dictionary"] = {"margin": tuned["margin"], "min_length": tuned["min_length"],
+                                   "word_list": str(SYSTEM_WORDS), "fitted_on": fitted_on}
+            report["dictionary"] = tuned
     torch.save(state, model_path)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report = {"raw": before, "calibrated": after, "knots": len(xs), "n_fit": half, "n_test": len(raw) - half}
     (out / "calibration.json").write_text(json.dumps(report, indent=1))
     plot_reliability(report, out / "reliability.png")
     return report
@@ -125,6 +167,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     report = calibrate(args.model, args.out, args.n)
     print(json.dumps({k: report[k]["ece"] for k in ("raw", "calibrated")}))
+    if "dictionary" in report:
+        d = report["dictionary"]
+        print(json.dumps({"dictionary": {"margin": d["margin"], "min_length": d["min_length"], **d["test_accuracy"]}}))
     return 0
 
 

@@ -52,6 +52,22 @@ def _read_lexicon(path) -> list[str]:
     return words
 
 
+def _dictionary(args, rec):
+    """The Dictionary the flags ask for, or None: explicit --dictionary, else the system list by default."""
+    from workbench.crnn._dictionary import SYSTEM_WORDS
+    from workbench.errors import UserError
+
+    if args.no_dictionary:
+        return None
+    if args.dictionary:
+        if args.lexicon or args.beam_width is not None:
+            raise UserError("--dictionary: it cannot be combined with --lexicon or --beam-width; pick one decoding")
+        return rec.system_dictionary(args.dictionary)
+    if args.lexicon or args.beam_width is not None or not SYSTEM_WORDS.exists():
+        return None
+    return rec.system_dictionary()
+
+
 def _cmd_recognize(args) -> int:
     import sys
 
@@ -65,7 +81,7 @@ def _cmd_recognize(args) -> int:
     images = [_open_image(path) for path in args.images]  # every file checked before the model loads
     rec = Recognizer.load(args.model)
     lexicon = _read_lexicon(args.lexicon) if args.lexicon else None
-    kw = dict(lexicon=lexicon, beam_width=args.beam_width)
+    kw = dict(lexicon=lexicon, beam_width=args.beam_width, dictionary=_dictionary(args, rec))
     for path, image in zip(args.images, images):
         boxes, _ = segment_lines(to_grayscale(image))
         if args.mode == "line":
@@ -134,4 +150,9 @@ def register(subparsers) -> None:
     r.add_argument("--confidence", action="store_true", help="add a third column: P(line exactly right)")
     r.add_argument("--lexicon", help="text file, one word per line: lexicon-based decoding, word by word")
     r.add_argument("--beam-width", type=int, help="prefix beam search width (default: best path)")
+    d = r.add_mutually_exclusive_group()
+    d.add_argument("--dictionary", metavar="WORDS",
+                   help="word list for correcting unknown words (default: /usr/share/dict/american-english when "
+                        "installed and neither --lexicon nor --beam-width is given)")
+    d.add_argument("--no-dictionary", action="store_true", help="read without dictionary correction")
     r.set_defaults(func=_cmd_recognize)

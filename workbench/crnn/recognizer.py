@@ -35,7 +35,7 @@ class Recognizer:
     """
 
     def __init__(self, model: CRNN, device=None, metrics: dict | None = None, calibration: dict | None = None,
-                 batch_size: int = 32, max_width: int | None = None):
+                 batch_size: int = 32, max_width: int | None = None, dictionary_settings: dict | None = None):
         if not isinstance(model, CRNN):
             raise TypeError(f"model: expected a workbench.crnn.CRNN, got {type(model).__name__}")
         self.device = torch.device(device) if device else next(model.parameters()).device
@@ -43,6 +43,8 @@ class Recognizer:
         self.charset = model.config.charset
         self.metrics = metrics or {}
         self.calibration = calibration
+        #: margin and min_length of dictionary correction tuned for this model (``calibrate.py``), or None.
+        self.dictionary_settings = dictionary_settings
         self.batch_size = batch_size
         del max_width  # accepted for old callers; lines are never squashed to a maximum width any more
 
@@ -70,7 +72,15 @@ class Recognizer:
             raise UserError(f"--model: {path} stores two different charsets; the checkpoint is corrupt")
         model = CRNN(config)
         model.load_state_dict(state["state_dict"])
-        return cls(model, device=device, metrics=state.get("metrics"), calibration=state.get("calibration"))
+        return cls(model, device=device, metrics=state.get("metrics"), calibration=state.get("calibration"),
+                   dictionary_settings=state.get("dictionary"))
+
+    def system_dictionary(self, path=None):
+        """The system word list as a :class:`~workbench.crnn.Dictionary`, with this model's tuned margin."""
+        from workbench.crnn._dictionary import Dictionary
+
+        settings = {k: v for k, v in (self.dictionary_settings or {}).items() if k in ("margin", "min_length")}
+        return Dictionary.system(path, **settings)
 
     # -- preprocessing and the network ------------------------------------------------------------------
     def prepare(self, images) -> list[np.ndarray]:
@@ -137,13 +147,21 @@ class Recognizer:
         return float(np.interp(raw, cal["x"], cal["y"]))
 
     # -- decoding -------------------------------------------------------------------------------------------
-    def read_lines(self, images, lexicon=None, beam_width: int | None = None, max_distance: int = 2) -> list[Line]:
+    def read_lines(self, images, lexicon=None, beam_width: int | None = None, max_distance: int = 2,
+                   dictionary=None) -> list[Line]:
         """Transcribe single-line images; each ``Line`` has the image's full box and a confidence."""
+        from workbench.crnn._dictionary import Dictionary
         from workbench.ctc import BKTree
 
         images = _as_list(images)
         if beam_width is not None and (isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1):
             raise ValueError(f"beam_width: expected a positive int or None, got {beam_width!r}")
+        if dictionary is not None and not isinstance(dictionary, Dictionary):
+            raise TypeError(f"dictionary: expected a workbench.crnn.Dictionary or None, got {type(dictionary).__name__}; "
+                            "Recognizer.system_dictionary() gives the system word list")
+        if dictionary is not None and (lexicon is not None or beam_width is not None):
+            raise ValueError("dictionary: combine it with neither lexicon (a closed vocabulary) nor beam_width; "
+                             "pick one decoding")
         tree = None
         if lexicon is not None:
             words = list(lexicon)
@@ -153,21 +171,24 @@ class Recognizer:
         out = []
         for image, lp in zip(images, self.log_probs(images)):
             h, w = _shape(image)
-            text = self._decode(lp, tree, beam_width, max_distance)
+            text = dictionary.correct(lp, self.charset) if dictionary is not None else \
+                self._decode(lp, tree, beam_width, max_distance)
             out.append(Line(text, (0, 0, w, h), self.confidence(lp)))
         return out
 
-    def recognize(self, images, lexicon=None, beam_width: int | None = None, max_distance: int = 2) -> list[str]:
+    def recognize(self, images, lexicon=None, beam_width: int | None = None, max_distance: int = 2,
+                  dictionary=None) -> list[str]:
         """Transcribe text-line images (PIL images or uint8 arrays, any size, gray or RGB, either polarity).
 
         Decoding: best path by default; ``beam_width`` -> prefix beam search; ``lexicon`` (a list of
         words) -> the CRNN paper's lexicon-based transcription applied word by word (see
-        :meth:`_lexicon_words`).
+        :meth:`_lexicon_words`); ``dictionary`` (a :class:`~workbench.crnn.Dictionary`, for open text) ->
+        best path with unknown words corrected to dictionary words the frames find nearly as likely.
         """
-        return [line.text for line in self.read_lines(images, lexicon, beam_width, max_distance)]
+        return [line.text for line in self.read_lines(images, lexicon, beam_width, max_distance, dictionary)]
 
     def read_page(self, image, lexicon=None, beam_width: int | None = None, max_distance: int = 2,
-                  deskew: bool = True) -> list[Line]:
+                  deskew: bool = True, dictionary=None) -> list[Line]:
         """Segment a page (or a paragraph, or one line) into text lines and recognize each, top to bottom.
 
         Lines are found with the projection profile after deskewing (``workbench.crnn._page``); each
@@ -180,7 +201,7 @@ class Recognizer:
         boxes, _ = segment_lines(gray, deskew=deskew)
         if not boxes:
             return []
-        lines = self.read_lines([b.image for b in boxes], lexicon, beam_width, max_distance)
+        lines = self.read_lines([b.image for b in boxes], lexicon, beam_width, max_distance, dictionary)
         return [Line(line.text, b.box, line.confidence) for line, b in zip(lines, boxes)]
 
     def _decode(self, lp, tree, beam_width, max_distance) -> str:
@@ -201,18 +222,10 @@ class Recognizer:
         lexicon-free reading, ranked by p(word | frames)). A word with no candidate that close (a number,
         a name) keeps its lexicon-free reading instead of being forced onto some lexicon word.
         """
+        from workbench.crnn._dictionary import path_characters, segment_frames
         from workbench.ctc import lexicon_decode
 
-        path = lp.argmax(1)
-        # Characters of the best path with the frame range each one owns (repeats merged, blanks skipped).
-        chars: list[tuple[str, int, int]] = []
-        prev = 0
-        for t, k in enumerate(path):
-            if k != 0 and k != prev:
-                chars.append((self.charset[k - 1], t, t + 1))
-            elif k != 0 and chars:
-                chars[-1] = (chars[-1][0], chars[-1][1], t + 1)
-            prev = k
+        chars = path_characters(lp, self.charset)
         pieces, i = [], 0
         while i < len(chars):
             if not chars[i][0].isalpha():
@@ -223,9 +236,7 @@ class Recognizer:
             while j < len(chars) and chars[j][0].isalpha():
                 j += 1
             word = "".join(c for c, _, _ in chars[i:j])
-            # The word's frames: from just after the previous character to just before the next one.
-            lo = chars[i - 1][2] if i > 0 else 0
-            hi = chars[j][1] if j < len(chars) else len(path)
+            lo, hi = segment_frames(chars, i, j, len(lp))
             if tree.search(word, max_distance):
                 pieces.append(lexicon_decode(lp[lo:hi], tree, self.charset, max_distance=max_distance).word)
             else:

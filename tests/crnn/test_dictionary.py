@@ -1,0 +1,148 @@
+"""Dictionary correction (issue 13): unknown words are replaced only when the CTC frames find a dictionary word
+nearly as likely; known words, confident unknown strings, short words, numbers and punctuation stay as read."""
+
+import argparse
+
+import numpy as np
+import pytest
+
+from workbench.crnn import CHARSET, Dictionary
+from workbench.crnn._dictionary import SYSTEM_WORDS, path_characters, word_spans
+from workbench.crnn.calibrate import tune_dictionary
+from workbench.errors import UserError
+
+IDS = {c: k + 1 for k, c in enumerate(CHARSET)}
+WORDS = ["way", "water", "went", "fill", "will", "can't", "stop", "zebra", "town"]
+
+
+def frames(*columns, floor=1e-4):
+    """(T, C) log-probabilities: each column is a {char: p} dict ('' = blank), the rest share ``floor``."""
+    lp = np.full((len(columns), len(CHARSET) + 1), floor)
+    for t, col in enumerate(columns):
+        for ch, p in col.items():
+            lp[t, 0 if ch == "" else IDS[ch]] = p
+    lp /= lp.sum(1, keepdims=True)
+    return np.log(lp)
+
+
+def spelled(text, doubt=None):
+    """Two frames per character then a blank; ``doubt`` maps a position to {char: p} for both its frames."""
+    cols = []
+    for i, ch in enumerate(text):
+        col = (doubt or {}).get(i, {ch: 0.98})
+        cols += [col, col, {"": 0.98}]
+    return cols
+
+
+def test_an_unknown_word_goes_to_the_dictionary_word_the_frames_nearly_favour():
+    d = Dictionary(WORDS, margin=4.0)
+    lp = frames(*spelled("uay water", doubt={0: {"u": 0.6, "w": 0.38}}))
+    assert "".join(c for c, _, _ in path_characters(lp, CHARSET)) == "uay water"
+    assert d.correct(lp, CHARSET) == "way water"
+
+
+def test_case_follows_the_frames():
+    d = Dictionary(WORDS, margin=4.0)
+    lp = frames(*spelled("Uay", doubt={0: {"U": 0.6, "W": 0.38}}))
+    assert d.correct(lp, CHARSET) == "Way"
+    lp = frames(*spelled("TOWM", doubt={3: {"M": 0.6, "N": 0.38}}))
+    assert d.correct(lp, CHARSET) == "TOWN"
+
+
+def test_a_confident_unknown_string_is_kept():
+    """A code or a name the network reads clearly is not forced onto a dictionary word one edit away."""
+    d = Dictionary(WORDS, margin=8.0)
+    assert d.correct(frames(*spelled("zebrq")), CHARSET) == "zebrq"
+
+
+def test_known_words_short_words_numbers_and_punctuation_stay():
+    d = Dictionary(WORDS, margin=50.0, min_length=4)  # a huge margin would correct anything it may touch
+    lp = frames(*spelled("fill wiy 42, $9.5!", doubt={5: {"w": 0.5, "x": 0.49}}))
+    assert d.correct(lp, CHARSET) == "fill wiy 42, $9.5!"  # "fill" known; "wiy" shorter than min_length
+
+
+def test_a_larger_margin_corrects_more():
+    lp = frames(*spelled("uater", doubt={0: {"u": 0.9, "w": 0.09}}))
+    assert Dictionary(WORDS, margin=0.5).correct(lp, CHARSET) == "uater"
+    assert Dictionary(WORDS, margin=8.0).correct(lp, CHARSET) == "water"
+
+
+def test_word_spans_keep_apostrophes_inside_words():
+    chars = [(c, i, i + 1) for i, c in enumerate("'can't' stop-it")]
+    words = ["".join(c for c, _, _ in chars[i:j]) for i, j in word_spans(chars)]
+    assert words == ["can't", "stop", "it"]
+
+
+def test_contractions_are_corrected_as_one_word():
+    d = Dictionary(WORDS, margin=4.0)
+    lp = frames(*spelled("caw't", doubt={2: {"w": 0.6, "n": 0.38}}))
+    assert d.correct(lp, CHARSET) == "can't"
+
+
+def test_bad_arguments_name_the_problem(tmp_path):
+    with pytest.raises(TypeError, match="one str"):
+        Dictionary("way")
+    with pytest.raises(ValueError, match="no words"):
+        Dictionary(["", "  "])
+    with pytest.raises(ValueError, match="margin"):
+        Dictionary(WORDS, margin=-1)
+    with pytest.raises(UserError, match="--dictionary: cannot read") as info:
+        Dictionary.system(tmp_path / "nope.txt")
+    assert "\n" not in str(info.value)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n")
+    with pytest.raises(UserError, match="holds no words"):
+        Dictionary.system(empty)
+
+
+def test_tuning_picks_the_margin_that_reads_most_lines():
+    # Three lines need a margin of at least ~1.7 nats; one confident code line breaks above ~13.
+    doubtful = frames(*spelled("uater", doubt={0: {"u": 0.7, "w": 0.29}}))
+    code = frames(*spelled("zebrq"))
+    lps, texts = [doubtful] * 3 + [code], ["water"] * 3 + ["zebrq"]
+    d = Dictionary(WORDS)
+    tuned = tune_dictionary(d, CHARSET, lps, texts, grid={"min_length": (3,), "margin": (0.0, 1.0, 2.0, 4.0, 20.0)})
+    assert (tuned["margin"], tuned["min_length"]) == (2.0, 3)  # the smallest margin with all four right
+    assert [p["accuracy"] for p in tuned["grid"]] == [0.25, 0.25, 1.0, 1.0, 0.75]
+
+
+def _flags(**kw):
+    base = dict(no_dictionary=False, dictionary=None, lexicon=None, beam_width=None)
+    return argparse.Namespace(**{**base, **kw})
+
+
+class _Rec:
+    dictionary_settings = {"margin": 6.0, "min_length": 4}
+
+    def system_dictionary(self, path=None):
+        from workbench.crnn.recognizer import Recognizer
+
+        return Recognizer.system_dictionary(self, path)
+
+
+def test_cli_dictionary_flags(tmp_path):
+    from workbench.crnn.cli import _dictionary
+
+    words = tmp_path / "words.txt"
+    words.write_text("way\nwater\n")
+    d = _dictionary(_flags(dictionary=str(words)), _Rec())
+    assert isinstance(d, Dictionary) and d.vocab == {"way", "water"} and (d.margin, d.min_length) == (6.0, 4)
+    assert _dictionary(_flags(no_dictionary=True), _Rec()) is None
+    assert _dictionary(_flags(lexicon="x.txt"), _Rec()) is None  # a closed vocabulary replaces it
+    with pytest.raises(UserError, match="cannot be combined"):
+        _dictionary(_flags(dictionary=str(words), beam_width=5), _Rec())
+    default = _dictionary(_flags(), _Rec())
+    assert (default is not None) == SYSTEM_WORDS.exists()
+
+
+def test_recognizer_refuses_two_decodings_at_once():
+    from workbench.crnn import CONFIGS, CRNN, Recognizer
+
+    rec = Recognizer(CRNN(CONFIGS["tiny"]))
+    image = np.full((32, 64), 255, np.uint8)
+    with pytest.raises(ValueError, match="pick one decoding"):
+        rec.read_lines([image], lexicon=["way"], dictionary=Dictionary(WORDS))
+    with pytest.raises(TypeError, match="Dictionary or None"):
+        rec.read_lines([image], dictionary=["way"])
+    (line,) = rec.read_lines([image], dictionary=Dictionary(WORDS))
+    assert set(line.text) <= set(CHARSET) and line.box == (0, 0, 64, 32)

@@ -1,0 +1,149 @@
+"""Dictionary correction: a word prior over the CTC output, applied word by word with a margin.
+
+The paper's lexicon-based transcription (sec. 2.3.3, ``Recognizer(lexicon=...)``) forces every word onto its
+nearest lexicon word, which suits a closed vocabulary (a form's field, a product list) and breaks numbers,
+names and codes. Open text needs the softer rule a dictionary-backed reader applies: a word the network reads
+is kept when the dictionary knows it, and an unknown word is replaced by a dictionary word only when the CTC
+output finds that word nearly as likely,
+
+    ln p(w* | frames) >= ln p(reading | frames) - margin,   w* = argmax over dictionary words near the reading,
+
+both scored by the forward algorithm over the word's own frames (``workbench.ctc.batch_log_likelihood``).
+``margin`` is the log prior odds of "a dictionary word" against "this exact unknown string"; it is tuned on
+held-out-font lines of our own renderer (``python -m workbench.crnn.calibrate``), never on the
+benchmark's images. Case follows the frames: every candidate is scored as printed lower, Capitalized and UPPER.
+
+The default word list is Debian's ``wamerican`` (``/usr/share/dict/american-english``, installed by ``make
+setup``), independent of the training corpus.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+SYSTEM_WORDS = Path("/usr/share/dict/american-english")
+#: ln-odds margin for models without a tuned one (`calibrate.py` tunes and stores it per checkpoint).
+DEFAULT_MARGIN = 4.0
+#: Words shorter than this are never corrected: one- and two-letter strings are all within reach of some word.
+DEFAULT_MIN_LENGTH = 3
+
+
+def path_characters(lp: np.ndarray, charset: str) -> list[tuple[str, int, int]]:
+    """The best path's characters with the frames each owns: ``(char, first, end)``; repeats merged, blanks
+    skipped (class 0 is the blank, class k is ``charset[k - 1]``)."""
+    path = np.asarray(lp).argmax(1)
+    chars: list[tuple[str, int, int]] = []
+    prev = 0
+    for t, k in enumerate(path.tolist()):
+        if k != 0 and k != prev:
+            chars.append((charset[k - 1], t, t + 1))
+        elif k != 0 and chars:
+            chars[-1] = (chars[-1][0], chars[-1][1], t + 1)
+        prev = k
+    return chars
+
+
+def word_spans(chars: list[tuple[str, int, int]]) -> list[tuple[int, int]]:
+    """``[i, j)`` ranges of ``chars`` that form words: letters, with apostrophes between letters (``can't``)."""
+    spans, i, n = [], 0, len(chars)
+    while i < n:
+        if not chars[i][0].isalpha():
+            i += 1
+            continue
+        j = i + 1
+        while j < n and (chars[j][0].isalpha() or (chars[j][0] == "'" and j + 1 < n and chars[j + 1][0].isalpha())):
+            j += 1
+        spans.append((i, j))
+        i = j
+    return spans
+
+
+def segment_frames(chars, i: int, j: int, frames: int) -> tuple[int, int]:
+    """A word's frames: from just after the previous character to just before the next one."""
+    lo = chars[i - 1][2] if i > 0 else 0
+    hi = chars[j][1] if j < len(chars) else frames
+    return lo, hi
+
+
+class Dictionary:
+    """A word list and the rule for correcting unknown words to it (see the module docstring).
+
+    ``words``: any iterable of words (case is folded); ``margin``: ln-odds, larger corrects more;
+    ``min_length``: shorter readings are left alone; ``max_distance``: edits searched (1 for words of up to
+    four letters, this above).
+    """
+
+    def __init__(self, words, margin: float = DEFAULT_MARGIN, min_length: int = DEFAULT_MIN_LENGTH,
+                 max_distance: int = 2, name: str = "custom"):
+        from workbench.ctc import DeletionIndex
+
+        if isinstance(words, str):
+            raise TypeError("words: expected an iterable of words, got one str; wrap it in a list")
+        vocab = {w.strip().lower() for w in words if isinstance(w, str) and w.strip()}
+        if not vocab:
+            raise ValueError("words: the dictionary holds no words; pass a non-empty word list")
+        if not np.isfinite(margin) or margin < 0:
+            raise ValueError(f"margin: expected a finite number >= 0, got {margin!r}")
+        self.vocab = frozenset(vocab)
+        self.margin = float(margin)
+        self.min_length = int(min_length)
+        self.max_distance = int(max_distance)
+        self.name = name
+        self._index = DeletionIndex(sorted(vocab), max_distance=self.max_distance)
+
+    @classmethod
+    def system(cls, path=None, **kw) -> "Dictionary":
+        """The system word list (Debian's wamerican by default); a one-line error when it is missing."""
+        from workbench.errors import UserError
+
+        path = Path(path) if path is not None else SYSTEM_WORDS
+        try:
+            words = path.read_text(encoding="utf-8").split()
+        except (OSError, UnicodeDecodeError) as err:
+            hint = "install it with `apt-get install wamerican` (make setup does)" if path == SYSTEM_WORDS else \
+                "pass a UTF-8 text file with one word per line"
+            raise UserError(f"--dictionary: cannot read {path} ({type(err).__name__}); {hint}") from None
+        if not words:
+            raise UserError(f"--dictionary: {path} holds no words; pass a text file with one word per line")
+        return cls(words, name=str(path), **kw)
+
+    def __repr__(self) -> str:
+        return f"Dictionary({self.name!r}, {len(self.vocab)} words, margin={self.margin})"
+
+    def candidates(self, word: str) -> list[str]:
+        """Dictionary words near ``word`` in the three printed cases, nearest first."""
+        low = word.lower()
+        k = 1 if len(low) <= 4 else self.max_distance
+        out: dict[str, None] = {}
+        for _, w in self._index.search(low, k):
+            for v in (w, w[:1].upper() + w[1:], w.upper()):
+                out.setdefault(v, None)
+        return list(out)
+
+    def correct_word(self, lp: np.ndarray, word: str, charset: str) -> str:
+        """``word`` (read from the frames ``lp``) or the dictionary word that replaces it."""
+        if len(word) < self.min_length or word.lower() in self.vocab:
+            return word
+        ids = {c: k + 1 for k, c in enumerate(charset)}
+        cands = [c for c in self.candidates(word) if c != word and all(ch in ids for ch in c)]
+        if not cands:
+            return word
+        from workbench.ctc import batch_log_likelihood
+
+        scores = batch_log_likelihood(lp, [[ids[ch] for ch in w] for w in [word, *cands]])
+        best = int(np.argmax(scores[1:]))
+        return cands[best] if scores[1 + best] >= scores[0] - self.margin else word
+
+    def correct(self, lp: np.ndarray, charset: str) -> str:
+        """The best-path reading of one line's ``(T, C)`` log-probabilities, unknown words corrected."""
+        chars = path_characters(lp, charset)
+        text = [c for c, _, _ in chars]
+        for i, j in word_spans(chars):
+            word = "".join(text[i:j])
+            lo, hi = segment_frames(chars, i, j, len(lp))
+            fixed = self.correct_word(lp[lo:hi], word, charset)
+            if fixed != word:
+                text[i:j] = [fixed] + [""] * (j - i - 1)
+        return "".join(text)
