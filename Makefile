@@ -89,7 +89,8 @@ clean:
 # evaluating the CRNN (issue 13); installed once when missing. Then: see datasets/models/README.md.
 CRNN_TRAIN_PACKAGES := fonts-liberation fonts-noto-core fonts-texgyre fonts-urw-base35 fonts-freefont-ttf \
   fonts-crosextra-carlito fonts-crosextra-caladea fonts-linuxlibertine fonts-ebgaramond fonts-roboto fonts-lato \
-  fonts-open-sans fonts-cantarell fonts-hack fonts-inconsolata fonts-dejavu-extra imagemagick tesseract-ocr \
+  fonts-open-sans fonts-cantarell fonts-hack fonts-inconsolata fonts-dejavu-extra fonts-sil-charis fonts-sil-gentium \
+  fonts-cmu fonts-adf-accanthis fonts-adf-baskervald fonts-adf-gillius fonts-quattrocento imagemagick tesseract-ocr \
   tesseract-ocr-eng
 .PHONY: setup-train
 setup-train: setup

@@ -3,7 +3,9 @@
 Fonts come from the Debian font packages (``make setup-train`` installs them: fonts-liberation,
 fonts-noto-core, fonts-texgyre, fonts-urw-base35, fonts-freefont-ttf, fonts-crosextra-carlito/-caladea,
 fonts-linuxlibertine, fonts-ebgaramond, fonts-roboto, fonts-lato, fonts-open-sans, fonts-cantarell,
-fonts-hack, fonts-inconsolata, fonts-dejavu-extra) and from matplotlib (DejaVu, STIX). Nothing comes from
+fonts-hack, fonts-inconsolata, fonts-dejavu-extra; since the third training stage also fonts-sil-charis,
+fonts-sil-gentium, fonts-cmu, fonts-adf-accanthis, fonts-adf-baskervald, fonts-adf-gillius, fonts-quattrocento)
+and from matplotlib (DejaVu, STIX). Nothing comes from
 text-image generator packages: their fonts and images are reserved for independent evaluation.
 
 The split is by **design**, not by file: metric clones of one design (URW Bookman and TeX Gyre Bonum are
@@ -12,9 +14,10 @@ held-out family never has a twin in training.
 
 - ``HELDOUT_FAMILIES`` (evaluation only): Bookman, Century Schoolbook, EB Garamond (serif); Roboto,
   Cantarell, Linux Biolinum (sans); Inconsolata (mono).
-- ``TRAIN_FAMILIES``: every other Latin text family found (about 40: Liberation, Nimbus, TeX Gyre Termes/
-  Heros/Pagella/Cursor/Adventor, FreeSans/Serif/Mono, Noto Sans/Serif/Mono, DejaVu, STIX, Carlito,
-  Caladea, Lato, Open Sans, Hack, Linux Libertine, P052, URW Gothic, ...).
+- ``TRAIN_FAMILIES``: every other Latin text family found (57 with the packages above: Liberation, Nimbus,
+  TeX Gyre Termes/Heros/Pagella/Cursor/Adventor, FreeSans/Serif/Mono, Noto Sans/Serif/Mono, DejaVu, STIX,
+  Carlito, Caladea, Lato, Open Sans, Hack, Linux Libertine, P052, URW Gothic, Charis SIL (Charter), Gentium,
+  CMU (Computer Modern), Accanthis, Baskervald (Baskerville), Gillius (Gill Sans), Quattrocento, ...).
 - Excluded: symbol, math, script, dingbat, display-initials and non-Latin faces, and any face that lacks
   a glyph for a character of the charset.
 """

@@ -259,7 +259,8 @@ def render_samples(
     for _ in range(n):
         text = random_text(rng, max_len=max_len, min_len=min_len)
         font = fonts[int(rng.integers(len(fonts)))]
-        if os.path.basename(str(font)).startswith("cm"):
+        if os.path.basename(str(font)).startswith("cm") and not os.path.basename(str(font)).startswith("cmun"):
+            # matplotlib's TeX-encoded Computer Modern files (not the Unicode CMU fonts of fonts-cmu)
             text = _cm_safe(text)
         out.append((render_line(text, font, rng, config, augment=augment), text, font))
     return out
