@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from workbench.crnn import CHARSET, Dictionary
-from workbench.crnn._dictionary import SYSTEM_WORDS, path_characters, word_spans
+from workbench.crnn._dictionary import SYSTEM_WORDS, consistent_case, path_characters, word_spans
 from workbench.crnn.calibrate import tune_dictionary
 from workbench.errors import UserError
 
@@ -65,6 +65,17 @@ def test_a_larger_margin_corrects_more():
     lp = frames(*spelled("uater", doubt={0: {"u": 0.9, "w": 0.09}}))
     assert Dictionary(WORDS, margin=0.5).correct(lp, CHARSET) == "uater"
     assert Dictionary(WORDS, margin=8.0).correct(lp, CHARSET) == "water"
+
+
+def test_capital_i_and_lower_case_l_follow_the_words_case():
+    assert [consistent_case(w) for w in ("lD", "HeIlo", "fiIl", "Isn't", "ALL", "lsn'T", "Il", "ISN'T")] == \
+        ["ID", "Hello", "fill", "Isn't", "ALL", "lsn'T", "Il", "ISN'T"]
+    d = Dictionary(WORDS, margin=4.0)
+    # "lD" is shorter than min_length (no dictionary look-up), but the case rule still applies.
+    lp = frames(*spelled("lD card", doubt={0: {"l": 0.55, "I": 0.44}}))
+    assert d.correct(lp, CHARSET) == "ID card"
+    lp = frames(*spelled("lD", doubt={0: {"l": 0.999, "I": 0.0001}}))
+    assert d.correct(lp, CHARSET) == "lD"  # the frames rule it out: kept
 
 
 def test_word_spans_keep_apostrophes_inside_words():

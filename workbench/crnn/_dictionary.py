@@ -67,6 +67,20 @@ def segment_frames(chars, i: int, j: int, frames: int) -> tuple[int, int]:
     return lo, hi
 
 
+def consistent_case(word: str) -> str:
+    """``word`` with capital I and lower-case l made to agree with the other letters' case: ``lD`` -> ``ID``,
+    ``HeIlo`` -> ``Hello`` (a leading capital stays: ``Isn't``). Words of only I and l are left alone; so are
+    mixed-case words. A name such as ``McIntosh`` would become ``Mclntosh``: the caller keeps the change only
+    when the frames find it nearly as likely (one glyph in many sans faces, two distinct ones elsewhere)."""
+    others = [c for c in word if c.isalpha() and c not in "Il"]
+    if others and all(c.isupper() for c in others):
+        return word.replace("l", "I")
+    rest = [c for c in word[1:] if c.isalpha() and c not in "Il"]
+    if rest and all(c.islower() for c in rest):
+        return word[:1] + word[1:].replace("I", "l")
+    return word
+
+
 class Dictionary:
     """A word list and the rule for correcting unknown words to it (see the module docstring).
 
@@ -123,11 +137,17 @@ class Dictionary:
         return list(out)
 
     def correct_word(self, lp: np.ndarray, word: str, charset: str) -> str:
-        """``word`` (read from the frames ``lp``) or the dictionary word that replaces it."""
+        """``word`` (read from the frames ``lp``) or the word that replaces it: first the case rule for
+        capital I and lower-case l (one glyph in many sans faces), then the dictionary."""
+        ids = {c: k + 1 for k, c in enumerate(charset)}
+        word = self._choose(lp, word, [consistent_case(word)], ids)
         if len(word) < self.min_length or word.lower() in self.vocab:
             return word
-        ids = {c: k + 1 for k, c in enumerate(charset)}
-        cands = [c for c in self.candidates(word) if c != word and all(ch in ids for ch in c)]
+        return self._choose(lp, word, self.candidates(word), ids)
+
+    def _choose(self, lp, word: str, candidates, ids) -> str:
+        """The likeliest candidate if the frames find it within ``margin`` nats of ``word``, else ``word``."""
+        cands = [c for c in candidates if c != word and all(ch in ids for ch in c)]
         if not cands:
             return word
         from workbench.ctc import batch_log_likelihood
