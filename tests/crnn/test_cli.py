@@ -65,7 +65,8 @@ def test_multi_line_image_in_line_mode_warns(tiny_checkpoint, tmp_path, capsys):
     assert "looks like 2 text lines" in out.err
 
 
-@pytest.mark.parametrize("case", ["missing", "not_image", "unknown_model", "lexicon_missing"])
+@pytest.mark.parametrize("case", ["missing", "not_image", "unknown_model", "lexicon_missing", "dictionary_missing",
+                                  "no_threads"])
 def test_bad_input_is_one_line_user_error(case, tiny_checkpoint, tmp_path):
     good = tmp_path / "good.png"
     Image.fromarray(render_line("ok", augment=False)).save(good)
@@ -77,13 +78,17 @@ def test_bad_input_is_one_line_user_error(case, tiny_checkpoint, tmp_path):
         "unknown_model": ["crnn", "recognize", str(good), "--model", str(tmp_path / "no_such_model.pt")],
         "lexicon_missing": ["crnn", "recognize", str(good), "--model", str(tiny_checkpoint), "--lexicon",
                             str(tmp_path / "words.txt")],
+        "dictionary_missing": ["crnn", "recognize", str(good), "--model", str(tiny_checkpoint), "--dictionary",
+                               str(tmp_path / "words.txt")],
+        "no_threads": ["crnn", "recognize", str(good), "--model", str(tiny_checkpoint), "--threads", "0"],
     }[case]
     with pytest.raises(UserError) as info:
         _run(argv)
     message = str(info.value)
     assert "\n" not in message and len(message) < 240
     expected = {"missing": "no file at", "not_image": "is not an image", "unknown_model": "no checkpoint at",
-                "lexicon_missing": "--lexicon"}[case]
+                "lexicon_missing": "--lexicon", "dictionary_missing": "--dictionary: cannot read",
+                "no_threads": "--threads"}[case]
     assert expected in message
 
 

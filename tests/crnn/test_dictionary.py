@@ -118,7 +118,7 @@ def test_tuning_picks_the_margin_that_reads_most_lines():
 
 
 def _flags(**kw):
-    base = dict(no_dictionary=False, dictionary=None, lexicon=None, beam_width=None)
+    base = dict(no_dictionary=False, dictionary=None, lexicon=None, beam_width=None, threads=1)
     return argparse.Namespace(**{**base, **kw})
 
 

@@ -78,7 +78,12 @@ def _cmd_recognize(args) -> int:
 
     if args.beam_width is not None and args.beam_width < 1:
         raise UserError(f"--beam-width: expected a positive width, got {args.beam_width}")
+    if args.threads < 1:
+        raise UserError(f"--threads: expected a positive number of threads, got {args.threads}")
     images = [_open_image(path) for path in args.images]  # every file checked before the model loads
+    import torch
+
+    torch.set_num_threads(args.threads)
     rec = Recognizer.load(args.model)
     lexicon = _read_lexicon(args.lexicon) if args.lexicon else None
     kw = dict(lexicon=lexicon, beam_width=args.beam_width, dictionary=_dictionary(args, rec))
@@ -150,6 +155,9 @@ def register(subparsers) -> None:
     r.add_argument("--confidence", action="store_true", help="add a third column: P(line exactly right)")
     r.add_argument("--lexicon", help="text file, one word per line: lexicon-based decoding, word by word")
     r.add_argument("--beam-width", type=int, help="prefix beam search width (default: best path)")
+    r.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: a page of lines needs no more, and on a busy machine "
+                        "more threads wait on each other)")
     d = r.add_mutually_exclusive_group()
     d.add_argument("--dictionary", metavar="WORDS",
                    help="word list for correcting unknown words (default: /usr/share/dict/american-english when "
