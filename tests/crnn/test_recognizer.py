@@ -92,6 +92,14 @@ def test_confidence_is_calibrated_through_the_stored_map(tiny_checkpoint):
     assert rec.confidence(lp) == pytest.approx(0.1 + 0.8 * 0.2)
     (line,) = rec.read_lines([render_line("ab", augment=False)])
     assert 0.0 <= line.confidence <= 1.0 and line.box[:2] == (0, 0)
+    # The dictionary-corrected reading has its own map (calibrate.py stores it beside the margin).
+    rec.dictionary_settings = {"margin": 4.0, "min_length": 3, "calibration": {"x": [0.0, 1.0], "y": [0.5, 0.5]}}
+    assert rec.confidence(lp, corrected=True) == pytest.approx(0.5)
+    assert rec.confidence(lp) == pytest.approx(0.1 + 0.8 * 0.2)
+    from workbench.crnn import Dictionary
+
+    (fixed,) = rec.read_lines([render_line("ab", augment=False)], dictionary=Dictionary(["ab"]))
+    assert fixed.confidence == pytest.approx(0.5)
 
 
 def test_read_page_returns_lines_top_to_bottom(tiny_checkpoint):

@@ -125,11 +125,15 @@ def calibrate(model_path, out_dir, n: int = 1500, seed: int = 5_000_011, diction
             words = Dictionary.system()
             tuned = tune_dictionary(words, rec.charset, lps[:half], texts[:half])
             words.margin, words.min_length = tuned["margin"], tuned["min_length"]
-            test_hits = sum(words.correct(lp, rec.charset) == t for lp, t in zip(lps[half:], texts[half:]))
-            tuned["test_accuracy"] = {"best_path": float(correct[half:].mean()),
-                                      "dictionary": test_hits / (len(texts) - half)}
+            fixed = np.array([words.correct(lp, rec.charset) == t for lp, t in zip(lps, texts)])
+            tuned["test_accuracy"] = {"best_path": float(correct[half:].mean()), "dictionary": float(fixed[half:].mean())}
+            # The corrected reading is right more often than the best path at the same raw score: its own map.
+            dxs, dys = isotonic_fit(raw[:half], fixed[:half])
+            tuned["reliability"] = {"raw": reliability(raw[half:], fixed[half:]),
+                                    "calibrated": reliability(np.interp(raw[half:], dxs, dys), fixed[half:])}
             state["dictionary"] = {"margin": tuned["margin"], "min_length": tuned["min_length"],
-                                   "word_list": str(SYSTEM_WORDS), "fitted_on": fitted_on}
+                                   "word_list": str(SYSTEM_WORDS), "fitted_on": fitted_on,
+                                   "calibration": {"x": dxs.tolist(), "y": dys.tolist()}}
             report["dictionary"] = tuned
     torch.save(state, model_path)
     out = Path(out_dir)
@@ -147,10 +151,13 @@ def plot_reliability(report: dict, path) -> None:
 
     fig, ax = plt.subplots(figsize=(4.5, 4.2))
     ax.plot([0, 1], [0, 1], ":", color="gray", label="perfect calibration")
-    for key, style in (("raw", "s--"), ("calibrated", "o-")):
-        bins = report[key]["bins"]
+    curves = [("raw", "s--", report["raw"]), ("calibrated", "o-", report["calibrated"])]
+    if "dictionary" in report:
+        curves.append(("with dictionary, its own map", "^-", report["dictionary"]["reliability"]["calibrated"]))
+    for label, style, rel in curves:
+        bins = rel["bins"]
         ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], style,
-                label=f"{key} (ECE {report[key]['ece']:.3f})")
+                label=f"{label} (ECE {rel['ece']:.3f})")
     ax.set(xlabel="confidence", ylabel="fraction of lines exactly right", xlim=(0, 1), ylim=(0, 1),
            title="reliability on held-out fonts")
     ax.legend(fontsize=8)
@@ -169,7 +176,8 @@ def main(argv=None) -> int:
     print(json.dumps({k: report[k]["ece"] for k in ("raw", "calibrated")}))
     if "dictionary" in report:
         d = report["dictionary"]
-        print(json.dumps({"dictionary": {"margin": d["margin"], "min_length": d["min_length"], **d["test_accuracy"]}}))
+        print(json.dumps({"dictionary": {"margin": d["margin"], "min_length": d["min_length"], **d["test_accuracy"],
+                                         "ece": {k: d["reliability"][k]["ece"] for k in ("raw", "calibrated")}}}))
     return 0
 
 

@@ -137,11 +137,14 @@ class Recognizer:
         """
         return float(np.exp(np.asarray(log_probs).max(1).min()))
 
-    def confidence(self, log_probs: np.ndarray) -> float:
+    def confidence(self, log_probs: np.ndarray, corrected: bool = False) -> float:
         """Calibrated P(line exactly right): the raw score through the isotonic map fitted on held-out
-        fonts (``calibrate.py``), stored in the checkpoint; the raw score when the model has none."""
+        fonts (``calibrate.py``), stored in the checkpoint; the raw score when the model has none.
+        ``corrected``: for the reading after dictionary correction, which has its own map."""
         raw = self.raw_confidence(log_probs)
         cal = self.calibration
+        if corrected and (self.dictionary_settings or {}).get("calibration"):
+            cal = self.dictionary_settings["calibration"]
         if not cal:
             return raw
         return float(np.interp(raw, cal["x"], cal["y"]))
@@ -173,7 +176,7 @@ class Recognizer:
             h, w = _shape(image)
             text = dictionary.correct(lp, self.charset) if dictionary is not None else \
                 self._decode(lp, tree, beam_width, max_distance)
-            out.append(Line(text, (0, 0, w, h), self.confidence(lp)))
+            out.append(Line(text, (0, 0, w, h), self.confidence(lp, corrected=dictionary is not None)))
         return out
 
     def recognize(self, images, lexicon=None, beam_width: int | None = None, max_distance: int = 2,
