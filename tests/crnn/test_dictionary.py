@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from workbench.crnn import CHARSET, Dictionary
-from workbench.crnn._dictionary import SYSTEM_WORDS, consistent_case, path_characters, word_spans
+from workbench.crnn._dictionary import SYSTEM_WORDS, consistent_case, is_address, path_characters, word_spans
 from workbench.crnn.calibrate import tune_dictionary
 from workbench.errors import UserError
 
@@ -76,6 +76,15 @@ def test_capital_i_and_lower_case_l_follow_the_words_case():
     assert d.correct(lp, CHARSET) == "ID card"
     lp = frames(*spelled("lD", doubt={0: {"l": 0.999, "I": 0.0001}}))
     assert d.correct(lp, CHARSET) == "lD"  # the frames rule it out: kept
+
+
+def test_addresses_are_left_as_read():
+    """Regression: a dictionary pass turned `two.where@uni.edu` into `...@un.edu` (`uni` is not a word)."""
+    d = Dictionary(WORDS + ["un"], margin=50.0)  # a margin that would take any candidate
+    for text in ("two.where@uni.edu", "see uni.edu now", "http://uni/x"):
+        assert d.correct(frames(*spelled(text)), CHARSET) == text
+    assert d.correct(frames(*spelled("uni ok")), CHARSET) == "un ok"  # the same word outside an address
+    assert is_address("a b@c d", 2, 3) and not is_address("a bc. d", 2, 4)
 
 
 def test_word_spans_keep_apostrophes_inside_words():

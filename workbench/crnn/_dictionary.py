@@ -19,6 +19,7 @@ setup``), independent of the training corpus.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,18 @@ def segment_frames(chars, i: int, j: int, frames: int) -> tuple[int, int]:
     lo = chars[i - 1][2] if i > 0 else 0
     hi = chars[j][1] if j < len(chars) else frames
     return lo, hi
+
+
+_HOST_DOT = re.compile(r"[A-Za-z]\.[A-Za-z]")
+
+
+def is_address(text: str, i: int, j: int) -> bool:
+    """Whether ``text[i:j]`` lies in a whitespace-delimited chunk that reads as an address: it holds ``@`` or
+    ``/``, or a dot between letters (``uni.edu``, ``www.example``)."""
+    lo = text.rfind(" ", 0, i) + 1
+    hi = text.find(" ", j)
+    chunk = text[lo : hi if hi >= 0 else len(text)]
+    return "@" in chunk or "/" in chunk or _HOST_DOT.search(chunk) is not None
 
 
 def consistent_case(word: str) -> str:
@@ -157,10 +170,15 @@ class Dictionary:
         return cands[best] if scores[1 + best] >= scores[0] - self.margin else word
 
     def correct(self, lp: np.ndarray, charset: str) -> str:
-        """The best-path reading of one line's ``(T, C)`` log-probabilities, unknown words corrected."""
+        """The best-path reading of one line's ``(T, C)`` log-probabilities, unknown words corrected.
+
+        Words inside an address (an e-mail, a URL, a dotted host name such as ``uni.edu``) are left as read:
+        their parts are names, not words."""
         chars = path_characters(lp, charset)
         text = [c for c, _, _ in chars]
         for i, j in word_spans(chars):
+            if is_address("".join(text), i, j):
+                continue
             word = "".join(text[i:j])
             lo, hi = segment_frames(chars, i, j, len(lp))
             fixed = self.correct_word(lp[lo:hi], word, charset)
