@@ -120,8 +120,9 @@ def test_tuning_picks_the_margin_that_reads_most_lines():
     doubtful = frames(*spelled("uater", doubt={0: {"u": 0.7, "w": 0.29}}))
     code = frames(*spelled("zebrq"))
     lps, texts = [doubtful] * 3 + [code], ["water"] * 3 + ["zebrq"]
-    d = Dictionary(WORDS)
+    d = Dictionary(WORDS, margin=7.0)
     tuned = tune_dictionary(d, CHARSET, lps, texts, grid={"min_length": (3,), "margin": (0.0, 1.0, 2.0, 4.0, 20.0)})
+    assert (d.margin, d.min_length) == (7.0, 3)  # tuning leaves the dictionary's own settings alone
     assert (tuned["margin"], tuned["min_length"]) == (2.0, 3)  # the smallest margin with all four right
     assert [p["accuracy"] for p in tuned["grid"]] == [0.25, 0.25, 1.0, 1.0, 0.75]
 

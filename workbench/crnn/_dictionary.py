@@ -19,6 +19,7 @@ setup``), independent of the training corpus.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -66,6 +67,12 @@ def segment_frames(chars, i: int, j: int, frames: int) -> tuple[int, int]:
     lo = chars[i - 1][2] if i > 0 else 0
     hi = chars[j][1] if j < len(chars) else frames
     return lo, hi
+
+
+@functools.lru_cache(maxsize=8)
+def _class_ids(charset: str) -> dict[str, int]:
+    """Character -> class id (class 0 is the blank), built once per charset instead of once per word."""
+    return {c: k + 1 for k, c in enumerate(charset)}
 
 
 _HOST_DOT = re.compile(r"[A-Za-z]\.[A-Za-z]")
@@ -152,7 +159,7 @@ class Dictionary:
     def correct_word(self, lp: np.ndarray, word: str, charset: str) -> str:
         """``word`` (read from the frames ``lp``) or the word that replaces it: first the case rule for
         capital I and lower-case l (one glyph in many sans faces), then the dictionary."""
-        ids = {c: k + 1 for k, c in enumerate(charset)}
+        ids = _class_ids(charset)
         word = self._choose(lp, word, [consistent_case(word)], ids)
         if len(word) < self.min_length or word.lower() in self.vocab:
             return word

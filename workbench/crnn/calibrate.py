@@ -85,13 +85,15 @@ DICTIONARY_GRID = {"min_length": (3, 4), "margin": (0.0, 1.0, 2.0, 3.0, 4.0, 5.0
 
 def tune_dictionary(dictionary, charset, lps, texts, grid=DICTIONARY_GRID) -> dict:
     """The (min_length, margin) of ``dictionary`` that reads the most lines exactly; ties go to the smaller
-    margin (fewer corrections). Returns the choice and every grid point's accuracy."""
-    points = []
+    margin (fewer corrections). Returns the choice and every grid point's accuracy; ``dictionary`` keeps its
+    own settings."""
+    points, before = [], (dictionary.min_length, dictionary.margin)
     for min_length in grid["min_length"]:
         for margin in grid["margin"]:
             dictionary.min_length, dictionary.margin = min_length, margin
             hits = sum(dictionary.correct(lp, charset) == text for lp, text in zip(lps, texts))
             points.append({"min_length": min_length, "margin": margin, "accuracy": hits / len(texts)})
+    dictionary.min_length, dictionary.margin = before
     best = max(points, key=lambda p: (p["accuracy"], -p["margin"], -p["min_length"]))
     return {"margin": best["margin"], "min_length": best["min_length"], "grid": points}
 
