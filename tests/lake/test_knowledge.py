@@ -178,30 +178,33 @@ while True:
 """
 
 
-def test_sigkill_mid_write_leaves_a_readable_log_of_whole_facts(tmp_path):
+def _kill_writer_once(script: str, target, ready) -> None:
+    """Run ``script`` on ``target`` in a child process and SIGKILL it once ``ready()`` holds (at most 60 s)."""
     import os
     import signal
     import subprocess
     import sys
     import time
 
-    import fsspec
-
-    folder = tmp_path / "knowledge"
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    child = subprocess.Popen([sys.executable, "-c", _WRITER, str(folder)], env=env)
+    child = subprocess.Popen([sys.executable, "-c", script, str(target)], env=env)
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            log = folder / "log.json"
-            if log.exists() and log.stat().st_size > 2000:  # a few dozen facts written
-                break
+        while not ready():
+            if time.monotonic() >= deadline:
+                pytest.fail("the writer never got going")
             time.sleep(0.05)
-        else:
-            pytest.fail("the writer never got going")
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(10)
+
+
+def test_sigkill_mid_write_leaves_a_readable_log_of_whole_facts(tmp_path):
+    import fsspec
+
+    folder = tmp_path / "knowledge"
+    log = folder / "log.json"
+    _kill_writer_once(_WRITER, folder, lambda: log.exists() and log.stat().st_size > 2000)  # a few dozen facts
     kr = KnowledgeRepository(fsspec.filesystem("file"), str(folder / "log.json"))
     versions = kr.log()["version"].to_list()
     assert versions == list(range(1, len(versions) + 1)) and len(versions) > 10
@@ -223,26 +226,9 @@ while True:
 
 
 def test_sigkill_mid_fact_leaves_a_lake_of_whole_facts(tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     path = tmp_path / "lake"
     FeatureLake.open(path)
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    child = subprocess.Popen([sys.executable, "-c", _LAKE_WRITER, str(path)], env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(list((path / "commits").glob("*.json"))) < 15:
-            time.sleep(0.05)
-        else:
-            if time.monotonic() >= deadline:
-                pytest.fail("the writer never got going")
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait(10)
+    _kill_writer_once(_LAKE_WRITER, path, lambda: len(list((path / "commits").glob("*.json"))) >= 15)
     lake = FeatureLake.open(path)
     kr = lake.knowledge
     versions = kr.log()["version"].to_list()
