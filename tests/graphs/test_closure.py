@@ -110,7 +110,13 @@ def test_sparse_input_takes_the_same_answers_through_every_shortcut(g, ring):
 
 def test_one_component_and_one_node_per_component_shortcuts():
     ring = sp.csr_array((np.ones(5, bool), (np.arange(5), (np.arange(5) + 1) % 5)), shape=(5, 5))
-    assert transitive_closure(ring).all()
+    full = transitive_closure(ring)
+    assert full.all() and full.shape == (5, 5) and full.dtype == bool
+    full[0, 0] = False  # a matrix of its own, writable: not a broadcast view of one row
+    assert full[1:].all() and full[0, 1:].all()
+    packed = transitive_closure(ring, packed=True)
+    packed[0, 0] = 0
+    assert packed[1:, 0].tolist() == [0b11111] * 4
     lone = sp.csr_array((1, 1), dtype=bool)
     assert not transitive_closure(lone).any()  # one node, no self-loop: not on a cycle
     chain_with_loop = sp.csr_array((np.ones(3, bool), ([0, 1, 2], [1, 2, 2])), shape=(3, 3))
