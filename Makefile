@@ -90,8 +90,12 @@ clean:
 CRNN_TRAIN_PACKAGES := fonts-liberation fonts-noto-core fonts-texgyre fonts-urw-base35 fonts-freefont-ttf \
   fonts-crosextra-carlito fonts-crosextra-caladea fonts-linuxlibertine fonts-ebgaramond fonts-roboto fonts-lato \
   fonts-open-sans fonts-cantarell fonts-hack fonts-inconsolata fonts-dejavu-extra fonts-sil-charis fonts-sil-gentium \
-  fonts-cmu fonts-adf-accanthis fonts-adf-baskervald fonts-adf-gillius fonts-quattrocento imagemagick tesseract-ocr \
-  tesseract-ocr-eng
+  fonts-cmu fonts-adf-accanthis fonts-adf-baskervald fonts-adf-gillius fonts-quattrocento \
+  fonts-cardo fonts-vollkorn fonts-oldstandard fonts-fanwood fonts-junction fonts-cabin fonts-inter fonts-paratype \
+  fonts-clear-sans fonts-oxygen fonts-go fonts-karla fonts-adf-berenis fonts-adf-libris fonts-adf-romande \
+  fonts-adf-switzera fonts-adf-verana fonts-adf-universalis fonts-elstob fonts-jetbrains-mono fonts-courier-prime \
+  fonts-goudybookletter fonts-tuffy fonts-b612 fonts-manrope fonts-quicksand fonts-prociono fonts-gfs-didot \
+  fonts-sora fonts-play imagemagick tesseract-ocr tesseract-ocr-eng
 .PHONY: setup-train
 setup-train: setup
 	@missing=""; \

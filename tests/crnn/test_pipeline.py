@@ -11,7 +11,7 @@ from workbench.crnn import CHARSET, random_text, render_line
 from workbench.crnn import train as T
 from workbench.crnn._fonts import HELDOUT_FAMILIES, font_table, heldout_fonts, train_fonts
 from workbench.crnn._page import estimate_skew, segment_lines
-from workbench.crnn._preprocess import crop_to_ink, ink_box, normalize_polarity, prepare_line
+from workbench.crnn._preprocess import crop_to_ink, ink_box, ink_mask, normalize_polarity, prepare_line
 from workbench.crnn._render import RenderConfig
 from workbench.crnn.calibrate import isotonic_fit, reliability
 
@@ -85,6 +85,21 @@ def test_crop_to_ink_and_keep_aspect():
     assert out.shape[0] == 32 and abs(out.shape[1] - crop.shape[1] * 32 / crop.shape[0]) <= 1
     blank = np.full((20, 30), 255, np.uint8)
     assert prepare_line(blank).shape[0] == 32
+
+
+def test_crop_keeps_thin_marks_at_the_ends_of_a_line():
+    """Regression: a 3 x 3 median erased a one-pixel stem and a 2 x 2 full stop, so a crop to the ink cut
+    off a line's leading ``I`` and its final period; specks further away still stay out."""
+    img = np.full((60, 300), 245, np.uint8)
+    img[20:40, 100:200] = 15   # the body of the line
+    img[20:40, 95] = 15        # a one-pixel stem 4 columns before it (a thin I)
+    img[38:40, 204:206] = 15   # a 2 x 2 full stop 4 columns after it
+    img[30, 280] = 15          # a speck far to the right
+    assert ink_box(img) == (95, 20, 206, 40)
+    assert ink_mask(img)[20:40, 95].sum() == 0  # what the robust mask alone misses
+    img[20:40, 95] = 245
+    img[20:40, 40] = 15        # a stem 60 columns away is no part of the line
+    assert ink_box(img) == (100, 20, 206, 40)
 
 
 def test_training_and_inference_share_prepare_line(monkeypatch):
