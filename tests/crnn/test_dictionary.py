@@ -67,6 +67,17 @@ def test_a_larger_margin_corrects_more():
     assert Dictionary(WORDS, margin=8.0).correct(lp, CHARSET) == "water"
 
 
+def test_a_missed_space_between_two_words_is_put_back_when_the_frames_allow_it():
+    d = Dictionary(WORDS + ["tell", "very"], margin=4.0)
+    assert d.splits("TELLVERY") == ["TELL VERY"] and d.splits("wayto") == []  # parts of 3+ letters only
+    # The blank between L and V also carries some space: the frames find "TELL VERY" nearly as likely.
+    cols = spelled("TELLVERY")
+    cols[3 * 4 - 1] = {"": 0.7, " ": 0.28}
+    assert d.correct(frames(*cols), CHARSET) == "TELL VERY"
+    # No trace of a space there: the reading stands (it may be one word the list lacks).
+    assert d.correct(frames(*spelled("TELLVERY")), CHARSET) == "TELLVERY"
+
+
 def test_capital_i_and_lower_case_l_follow_the_words_case():
     assert [consistent_case(w) for w in ("lD", "HeIlo", "fiIl", "Isn't", "ALL", "lsn'T", "Il", "ISN'T")] == \
         ["ID", "Hello", "fill", "Isn't", "ALL", "lsn'T", "Il", "ISN'T"]

@@ -12,6 +12,8 @@ both scored by the forward algorithm over the word's own frames (``workbench.ctc
 ``margin`` is the log prior odds of "a dictionary word" against "this exact unknown string"; it is tuned on
 held-out-font lines of our own renderer (``python -m workbench.crnn.calibrate``), never on the
 benchmark's images. Case follows the frames: every candidate is scored as printed lower, Capitalized and UPPER.
+An unknown word may also be two known words run together (a space the network missed): the reading with the
+space put back is one more candidate, under the same margin.
 
 The default word list is Debian's ``wamerican`` (``/usr/share/dict/american-english``, installed by ``make
 setup``), independent of the training corpus.
@@ -163,7 +165,15 @@ class Dictionary:
         word = self._choose(lp, word, [consistent_case(word)], ids)
         if len(word) < self.min_length or word.lower() in self.vocab:
             return word
-        return self._choose(lp, word, self.candidates(word), ids)
+        return self._choose(lp, word, self.candidates(word) + self.splits(word), ids)
+
+    def splits(self, word: str) -> list[str]:
+        """``word`` with one space inserted where both sides are dictionary words of three or more letters
+        (``TELLVERY`` -> ``TELL VERY``): a space the network missed between words set close together. (Two
+        letters are too few: nearly every pair is in a large word list, ``Ralance`` -> ``Ra lance``.)"""
+        low = word.lower()
+        return [f"{word[:p]} {word[p:]}" for p in range(3, len(word) - 2)
+                if word[p - 1] != "'" and word[p] != "'" and low[:p] in self.vocab and low[p:] in self.vocab]
 
     def _choose(self, lp, word: str, candidates, ids) -> str:
         """The likeliest candidate if the frames find it within ``margin`` nats of ``word``, else ``word``."""
