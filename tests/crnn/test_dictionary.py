@@ -78,6 +78,26 @@ def test_a_missed_space_between_two_words_is_put_back_when_the_frames_allow_it()
     assert d.correct(frames(*spelled("TELLVERY")), CHARSET) == "TELLVERY"
 
 
+def test_a_letter_inside_a_number_becomes_its_digit_when_the_frames_allow_it():
+    from workbench.crnn._dictionary import number_spans
+
+    text = "I4,822 $4.0r 9:s6 12th 5pm 3D FU-20I7 #89Iy9"
+    assert [text[i:j] for i, j in number_spans(text)] == ["I4,822", "$4.0r", "9:s6"]
+    d = Dictionary(WORDS, margin=4.0)
+    lp = frames(*spelled("I4,822", doubt={0: {"I": 0.6, "1": 0.38}}))
+    assert d.correct(lp, CHARSET) == "14,822"
+    assert d.correct(frames(*spelled("I4,822")), CHARSET) == "I4,822"  # read clearly: left as read
+    assert d.correct(frames(*spelled("12th 5pm")), CHARSET) == "12th 5pm"
+
+
+def test_a_digit_glued_to_a_word_is_a_letter_when_the_frames_allow_it():
+    d = Dictionary(WORDS + ["avenue"], margin=4.0)
+    lp = frames(*spelled("4venue", doubt={0: {"4": 0.6, "A": 0.38}}))
+    assert d.correct(lp, CHARSET) == "Avenue"
+    assert d.correct(frames(*spelled("4venue")), CHARSET) == "4venue"
+    assert d.correct(frames(*spelled("Win10 3rd")), CHARSET) == "Win10 3rd"  # letters too few, digits too many
+
+
 def test_capital_i_and_lower_case_l_follow_the_words_case():
     assert [consistent_case(w) for w in ("lD", "HeIlo", "fiIl", "Isn't", "ALL", "lsn'T", "Il", "ISN'T")] == \
         ["ID", "Hello", "fill", "Isn't", "ALL", "lsn'T", "Il", "ISN'T"]

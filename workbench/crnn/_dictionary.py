@@ -13,7 +13,9 @@ both scored by the forward algorithm over the word's own frames (``workbench.ctc
 held-out-font lines of our own renderer (``python -m workbench.crnn.calibrate``), never on the
 benchmark's images. Case follows the frames: every candidate is scored as printed lower, Capitalized and UPPER.
 An unknown word may also be two known words run together (a space the network missed): the reading with the
-space put back is one more candidate, under the same margin.
+space put back is one more candidate, under the same margin. Two look-alike rules use the same test: a
+letter inside a number (``I4,822``, ``$4.0r``) is tried as the digit it resembles, and a digit glued to a word
+(``4venue``) is searched as a letter.
 
 The default word list is Debian's ``wamerican`` (``/usr/share/dict/american-english``, installed by ``make
 setup``), independent of the training corpus.
@@ -61,6 +63,47 @@ def word_spans(chars: list[tuple[str, int, int]]) -> list[tuple[int, int]]:
             j += 1
         spans.append((i, j))
         i = j
+    return spans
+
+
+#: Letters a network may read for a digit of the same shape, and the digits they stand for.
+DIGIT_LOOKALIKES = {"I": "1", "l": "1", "i": "1", "r": "1", "O": "0", "o": "0", "D": "0", "Q": "0", "S": "5",
+                    "s": "5", "B": "8", "Z": "2", "z": "2", "g": "9", "q": "9", "G": "6", "b": "6", "T": "7",
+                    "A": "4"}
+#: Digits a network may read for a letter of the same shape (a word such as ``4venue`` or ``s0``).
+LETTER_LOOKALIKES = {"0": "oO", "1": "lI", "4": "aA", "5": "sS", "8": "B", "2": "zZ", "9": "g", "6": "bG"}
+_NUMBER_CHARS = set("0123456789.,:$%#()+-/")
+
+
+def glued_digit_spans(chars, spans) -> list[tuple[int, int]]:
+    """Word spans widened over one digit glued to them (``4venue``, ``hous3``) when that digit has a letter
+    look-alike and the word has four or more letters; other spans as they are."""
+    out = []
+    for i, j in spans:
+        if j - i >= 4:
+            if i > 0 and chars[i - 1][0] in LETTER_LOOKALIKES and (i == 1 or not chars[i - 2][0].isalnum()):
+                i -= 1
+            elif j < len(chars) and chars[j][0] in LETTER_LOOKALIKES and (j + 1 == len(chars) or not chars[j + 1][0].isalnum()):
+                j += 1
+        out.append((i, j))
+    return out
+
+
+def number_spans(text: str) -> list[tuple[int, int]]:
+    """``[i, j)`` of space-delimited chunks that read as numbers with one or two letters in them (``I4,822``,
+    ``$4.0r``, ``9:s6``): two or more digits, every other character a number's punctuation or a single
+    letter with a digit look-alike (no two letters side by side: ``12th``, ``5pm`` are left alone)."""
+    spans, pos = [], 0
+    for chunk in text.split(" "):
+        i, j = pos, pos + len(chunk)
+        pos = j + 1
+        letters = [k for k, c in enumerate(chunk) if c.isalpha()]
+        digits = sum(c.isdigit() for c in chunk)
+        if (digits >= 2 and 1 <= len(letters) <= 2 and digits > len(letters)
+                and all(chunk[k] in DIGIT_LOOKALIKES for k in letters)
+                and all(c in _NUMBER_CHARS or c.isalpha() for c in chunk)
+                and all(b - a > 1 for a, b in zip(letters, letters[1:]))):
+            spans.append((i, j))
     return spans
 
 
@@ -193,7 +236,16 @@ class Dictionary:
         their parts are names, not words."""
         chars = path_characters(lp, charset)
         text = [c for c, _, _ in chars]
-        for i, j in word_spans(chars):
+        ids = _class_ids(charset)
+        # Numbers first, on the reading as the network gave it: a letter in a number becomes its digit
+        # look-alike when the frames find the all-digit reading nearly as likely.
+        for i, j in number_spans("".join(text)):
+            chunk = "".join(text[i:j])
+            lo, hi = segment_frames(chars, i, j, len(lp))
+            fixed = self._choose(lp[lo:hi], chunk, [_as_digits(chunk)], ids)
+            if fixed != chunk:
+                text[i:j] = list(fixed)
+        for i, j in glued_digit_spans(chars, word_spans(chars)):
             if is_address("".join(text), i, j):
                 continue
             word = "".join(text[i:j])
@@ -202,3 +254,7 @@ class Dictionary:
             if fixed != word:
                 text[i:j] = [fixed] + [""] * (j - i - 1)
         return "".join(text)
+
+
+def _as_digits(chunk: str) -> str:
+    return "".join(DIGIT_LOOKALIKES.get(c, c) if c.isalpha() else c for c in chunk)
