@@ -198,3 +198,26 @@ def test_recognizer_refuses_two_decodings_at_once():
         rec.read_lines([image], dictionary=["way"])
     (line,) = rec.read_lines([image], dictionary=Dictionary(WORDS))
     assert set(line.text) <= set(CHARSET) and line.box == (0, 0, 64, 32)
+
+
+def test_views_vote_for_the_reading_most_views_agree_on(monkeypatch):
+    from workbench.crnn import CONFIGS, CRNN, Recognizer
+    from workbench.crnn._preprocess import VIEW_STRETCHES, views
+
+    line = np.full((32, 100), 250, np.uint8)
+    got = views(line)
+    assert len(got) == 5 and all(v.shape[0] == 32 for v in got) and got[0] is line
+    assert [v.shape[1] for v in got[1:4]] == [round(100 * f) for f in VIEW_STRETCHES]
+    rec = Recognizer(CRNN(CONFIGS["tiny"]))
+    assert rec.charset == CHARSET
+    readings = ["wax", "way", "way", "wax", "way"] * 2  # two images, five views each
+    doubt = {"wax": {2: {"x": 0.7, "y": 0.25}}, "way": {2: {"y": 0.5, "x": 0.45}}}
+    lp = {r: frames(*spelled(r, doubt=doubt[r])) for r in doubt}
+    assert rec.raw_confidence(lp["wax"]) > rec.raw_confidence(lp["way"]) + 0.1
+    monkeypatch.setattr(rec, "_lines_log_probs", lambda lines, batch_size=None: [lp[r] for r in readings[: len(lines)]])
+    image = np.full((32, 64), 255, np.uint8)
+    lines = rec.read_lines([image, image], views=True)
+    assert [x.text for x in lines] == ["way", "way"]  # three views against two, though "wax" is surer
+    assert lines[0].confidence == pytest.approx(rec.raw_confidence(lp["way"]))  # no calibration map: the raw score
+    monkeypatch.setattr(rec, "_lines_log_probs", lambda lines, batch_size=None: [lp["wax"]] * len(lines))
+    assert rec.recognize([image]) == ["wax"]  # one view: no vote

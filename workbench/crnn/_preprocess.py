@@ -157,3 +157,29 @@ def prepare_line(image, height: int = 32, rng: np.random.Generator | None = None
 
     gray = normalize_polarity(to_grayscale(image))
     return to_height(crop_to_ink(gray, rng), height)
+
+
+#: Test-time views of a prepared line: widths scaled by these factors (the network's frames then fall
+#: differently on the glyphs), plus one with the glyphs a little smaller in the 32-row frame.
+VIEW_STRETCHES = (0.85, 1.15, 1.3)
+VIEW_SHRINK_PAD = 3
+
+
+def _stretch(line: np.ndarray, factor: float) -> np.ndarray:
+    h, w = line.shape
+    return np.asarray(Image.fromarray(line).resize((max(8, int(round(w * factor))), h), Image.BILINEAR), np.uint8)
+
+
+def _shrink(line: np.ndarray, pad: int) -> np.ndarray:
+    """The line framed by ``pad`` background pixels on every side, scaled back to its height."""
+    h, w = line.shape
+    framed = np.full((h + 2 * pad, w + 2 * pad), int(np.median(line[:, -1])), np.uint8)
+    framed[pad : pad + h, pad : pad + w] = line
+    return to_height(framed, h)
+
+
+def views(line: np.ndarray) -> list[np.ndarray]:
+    """The prepared line and four variants of it, read separately and voted on (``Recognizer(views=True)``):
+    widths x0.85, x1.15, x1.3 and slightly smaller glyphs. A reading the network gives under several views
+    is rarely a misreading peculiar to one scale of one font."""
+    return [line, *(_stretch(line, f) for f in VIEW_STRETCHES), _shrink(line, VIEW_SHRINK_PAD)]

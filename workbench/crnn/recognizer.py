@@ -109,10 +109,12 @@ class Recognizer:
             batch[k, 0, :, : arr.shape[1]] = arr
         return torch.from_numpy(batch / 255.0), widths
 
-    @torch.no_grad()
     def log_probs(self, images, batch_size: int | None = None) -> list[np.ndarray]:
         """Per-line (T_i, C) log-probabilities over the frames covering each line's content."""
-        lines = self.prepare(images)
+        return self._lines_log_probs(self.prepare(images), batch_size)
+
+    @torch.no_grad()
+    def _lines_log_probs(self, lines: list[np.ndarray], batch_size: int | None = None) -> list[np.ndarray]:
         batch_size = batch_size or self.batch_size
         # Width buckets: lines sorted by width share a batch, so little compute goes to padding.
         order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1])
@@ -141,7 +143,9 @@ class Recognizer:
         """Calibrated P(line exactly right): the raw score through the isotonic map fitted on held-out
         fonts (``calibrate.py``), stored in the checkpoint; the raw score when the model has none.
         ``corrected``: for the reading after dictionary correction, which has its own map."""
-        raw = self.raw_confidence(log_probs)
+        return self._calibrated(self.raw_confidence(log_probs), corrected)
+
+    def _calibrated(self, raw: float, corrected: bool = False) -> float:
         cal = self.calibration
         if corrected and (self.dictionary_settings or {}).get("calibration"):
             cal = self.dictionary_settings["calibration"]
@@ -151,8 +155,13 @@ class Recognizer:
 
     # -- decoding -------------------------------------------------------------------------------------------
     def read_lines(self, images, lexicon=None, beam_width: int | None = None, max_distance: int = 2,
-                   dictionary=None) -> list[Line]:
-        """Transcribe single-line images; each ``Line`` has the image's full box and a confidence."""
+                   dictionary=None, views: bool = False) -> list[Line]:
+        """Transcribe single-line images; each ``Line`` has the image's full box and a confidence.
+
+        ``views``: read each line under five views (``workbench.crnn._preprocess.views``: three widths and
+        smaller glyphs besides the line itself), decode each the same way, and keep the reading most views
+        agree on (ties: the larger summed raw confidence). The confidence is then the calibrated score of
+        the most confident view that gave that reading. Five times the network's work."""
         from workbench.crnn._dictionary import Dictionary
         from workbench.ctc import BKTree
 
@@ -171,27 +180,48 @@ class Recognizer:
             if not words:
                 raise ValueError("lexicon: expected a non-empty list of words, or None for lexicon-free")
             tree = BKTree(_case_variants(words))
-        out = []
-        for image, lp in zip(images, self.log_probs(images)):
-            h, w = _shape(image)
-            text = dictionary.correct(lp, self.charset) if dictionary is not None else \
+        def decode(lp) -> str:
+            return dictionary.correct(lp, self.charset) if dictionary is not None else \
                 self._decode(lp, tree, beam_width, max_distance)
-            out.append(Line(text, (0, 0, w, h), self.confidence(lp, corrected=dictionary is not None)))
+
+        corrected = dictionary is not None
+        lines = self.prepare(images)
+        per_line = 1
+        if views:
+            from workbench.crnn._preprocess import views as line_views
+
+            lines = [v for line in lines for v in line_views(line)]
+            per_line = len(lines) // len(images)
+        lps = self._lines_log_probs(lines)
+        out = []
+        for k, image in enumerate(images):
+            h, w = _shape(image)
+            group = lps[k * per_line : (k + 1) * per_line]
+            if per_line == 1:
+                out.append(Line(decode(group[0]), (0, 0, w, h), self.confidence(group[0], corrected)))
+                continue
+            texts, raws = [decode(lp) for lp in group], [self.raw_confidence(lp) for lp in group]
+            votes: dict[str, list[float]] = {}
+            for text, raw in zip(texts, raws):
+                votes.setdefault(text, []).append(raw)
+            text = max(votes, key=lambda t: (len(votes[t]), sum(votes[t])))
+            out.append(Line(text, (0, 0, w, h), self._calibrated(max(votes[text]), corrected)))
         return out
 
     def recognize(self, images, lexicon=None, beam_width: int | None = None, max_distance: int = 2,
-                  dictionary=None) -> list[str]:
+                  dictionary=None, views: bool = False) -> list[str]:
         """Transcribe text-line images (PIL images or uint8 arrays, any size, gray or RGB, either polarity).
 
         Decoding: best path by default; ``beam_width`` -> prefix beam search; ``lexicon`` (a list of
         words) -> the CRNN paper's lexicon-based transcription applied word by word (see
         :meth:`_lexicon_words`); ``dictionary`` (a :class:`~workbench.crnn.Dictionary`, for open text) ->
         best path with unknown words corrected to dictionary words the frames find nearly as likely.
+        ``views``: vote over five views of each line (see :meth:`read_lines`).
         """
-        return [line.text for line in self.read_lines(images, lexicon, beam_width, max_distance, dictionary)]
+        return [line.text for line in self.read_lines(images, lexicon, beam_width, max_distance, dictionary, views)]
 
     def read_page(self, image, lexicon=None, beam_width: int | None = None, max_distance: int = 2,
-                  deskew: bool = True, dictionary=None) -> list[Line]:
+                  deskew: bool = True, dictionary=None, views: bool = False) -> list[Line]:
         """Segment a page (or a paragraph, or one line) into text lines and recognize each, top to bottom.
 
         Lines are found with the projection profile after deskewing (``workbench.crnn._page``); each
@@ -204,7 +234,7 @@ class Recognizer:
         boxes, _ = segment_lines(gray, deskew=deskew)
         if not boxes:
             return []
-        lines = self.read_lines([b.image for b in boxes], lexicon, beam_width, max_distance, dictionary)
+        lines = self.read_lines([b.image for b in boxes], lexicon, beam_width, max_distance, dictionary, views)
         return [Line(line.text, b.box, line.confidence) for line, b in zip(lines, boxes)]
 
     def _decode(self, lp, tree, beam_width, max_distance) -> str:
