@@ -125,6 +125,9 @@ def test_shipped_model_reads_the_long_line_and_the_paragraph(capsys):
     assert character_error_rate(got, want) <= 0.02
     got, want = read("long_line")
     assert len(got) == 1 and character_error_rate(got, want) <= 0.15
+    assert _run(["crnn", "recognize", "--one-view", "--confidence", str(cli_dir / "long_line_bookman.png")]) == 0
+    row = capsys.readouterr().out.strip().split("\t")
+    assert len(row) == 3 and 0.0 <= float(row[2]) <= 1.0 and character_error_rate([row[1]], read("long_line_bookman")[1]) <= 0.05
 
 
 #: Lines of the 5-line paragraph the shipped model must read exactly (see datasets/models/README.md): all five
