@@ -100,6 +100,12 @@ def test_confidence_is_calibrated_through_the_stored_map(tiny_checkpoint):
 
     (fixed,) = rec.read_lines([render_line("ab", augment=False)], dictionary=Dictionary(["ab"]))
     assert fixed.confidence == pytest.approx(0.5)
+    # ... and so does the five-view vote with the dictionary, when calibrate.py has fitted one.
+    rec.dictionary_settings["views_calibration"] = {"x": [0.0, 1.0], "y": [0.25, 0.25]}
+    (voted,) = rec.read_lines([render_line("ab", augment=False)], dictionary=Dictionary(["ab"]), views=True)
+    assert voted.confidence == pytest.approx(0.25)
+    (fixed,) = rec.read_lines([render_line("ab", augment=False)], dictionary=Dictionary(["ab"]))
+    assert fixed.confidence == pytest.approx(0.5)
 
 
 def test_read_page_returns_lines_top_to_bottom(tiny_checkpoint):
@@ -164,3 +170,27 @@ def test_frames_follow_the_models_stride():
     widths = torch.tensor([width, 40])
     assert T.frame_lengths(widths, 100, stride=16).tolist() == [-(-width // 16), 3]
     assert T.frame_lengths(widths, 100).tolist() == [-(-width // 4), 10]
+
+
+def test_calibrate_writes_every_map_into_the_checkpoint(tiny_checkpoint, tmp_path, monkeypatch):
+    """calibrate.py end to end on a tiny model (matplotlib's DejaVu standing in for the held-out families,
+    which only `make setup-train` installs): the best-path map, and with a word list the dictionary's margin
+    and the maps of the corrected reading and of the five-view vote, all stored and used by Recognizer.load."""
+    import shutil
+
+    import workbench.crnn._dictionary as D
+    import workbench.crnn._fonts as F
+    from workbench.crnn.calibrate import calibrate
+
+    words = tmp_path / "words.txt"
+    words.write_text("the\nand\nwater\nway\n")
+    monkeypatch.setattr(F, "heldout_fonts", lambda charset=None: ("DejaVuSans",))
+    monkeypatch.setattr(D, "SYSTEM_WORDS", words)
+    model = tmp_path / "m.pt"
+    shutil.copy(tiny_checkpoint, model)
+    report = calibrate(model, tmp_path / "cal", n=12, seed=3)
+    assert {"raw", "calibrated", "dictionary"} <= set(report) and (tmp_path / "cal" / "reliability.png").exists()
+    assert "views" in report["dictionary"]["test_accuracy"]
+    rec = Recognizer.load(model)
+    assert rec.calibration["x"] and rec.dictionary_settings["margin"] >= 0
+    assert rec.dictionary_settings["views_calibration"]["x"] and rec.dictionary_settings["word_list"] == str(words)

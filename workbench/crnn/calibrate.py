@@ -61,13 +61,25 @@ def reliability(confidence, correct, bins: int = 10) -> dict:
     return {"bins": rows, "ece": ece, "n": int(len(confidence)), "accuracy": float(correct.mean())}
 
 
-def held_out_readings(rec, n: int, seed: int, fonts) -> tuple[list[np.ndarray], list[str]]:
-    """Log-probabilities and true texts of ``n`` rendered held-out-font lines (training's augmentation, half
-    strength: the same mixture as the training run's validation)."""
+def held_out_readings(rec, n: int, seed: int, fonts) -> tuple[list[np.ndarray], list[str], list]:
+    """Log-probabilities, true texts and images of ``n`` rendered held-out-font lines (training's
+    augmentation, half strength: the same mixture as the training run's validation)."""
     from workbench.crnn._render import RenderConfig, render_samples
 
     samples = render_samples(n, seed, fonts, max_len=48, config=RenderConfig(strength=0.5))
-    return rec.log_probs([img for img, _, _ in samples]), [text for _, text, _ in samples]
+    images = [img for img, _, _ in samples]
+    return rec.log_probs(images), [text for _, text, _ in samples], images
+
+
+def voted_readings(rec, images, dictionary) -> tuple[np.ndarray, list[str]]:
+    """Raw confidence and text of the five-view vote with ``dictionary`` (``Recognizer.read_lines(views=True)``)."""
+    maps = rec.calibration, rec.dictionary_settings
+    rec.calibration, rec.dictionary_settings = None, None  # read raw scores
+    try:
+        lines = rec.read_lines(images, dictionary=dictionary, views=True)
+    finally:
+        rec.calibration, rec.dictionary_settings = maps
+    return np.array([line.confidence for line in lines]), [line.text for line in lines]
 
 
 def scored_lines(rec, lps, texts) -> tuple[np.ndarray, np.ndarray]:
@@ -110,7 +122,7 @@ def calibrate(model_path, out_dir, n: int = 1500, seed: int = 5_000_011, diction
     from workbench.crnn.recognizer import Recognizer
 
     rec = Recognizer.load(model_path)
-    lps, texts = held_out_readings(rec, n, seed, heldout_fonts())
+    lps, texts, images = held_out_readings(rec, n, seed, heldout_fonts())
     raw, correct = scored_lines(rec, lps, texts)
     half = len(raw) // 2
     xs, ys = isotonic_fit(raw[:half], correct[:half])
@@ -133,9 +145,17 @@ def calibrate(model_path, out_dir, n: int = 1500, seed: int = 5_000_011, diction
             dxs, dys = isotonic_fit(raw[:half], fixed[:half])
             tuned["reliability"] = {"raw": reliability(raw[half:], fixed[half:]),
                                     "calibrated": reliability(np.interp(raw[half:], dxs, dys), fixed[half:])}
+            # The five-view vote (the CLI's default reading): its own map on the vote's raw score.
+            vraw, vtexts = voted_readings(rec, images, words)
+            voted = np.array([v == t for v, t in zip(vtexts, texts)])
+            tuned["test_accuracy"]["views"] = float(voted[half:].mean())
+            vxs, vys = isotonic_fit(vraw[:half], voted[:half])
+            tuned["views_reliability"] = {"raw": reliability(vraw[half:], voted[half:]),
+                                          "calibrated": reliability(np.interp(vraw[half:], vxs, vys), voted[half:])}
             state["dictionary"] = {"margin": tuned["margin"], "min_length": tuned["min_length"],
                                    "word_list": str(SYSTEM_WORDS), "fitted_on": fitted_on,
-                                   "calibration": {"x": dxs.tolist(), "y": dys.tolist()}}
+                                   "calibration": {"x": dxs.tolist(), "y": dys.tolist()},
+                                   "views_calibration": {"x": vxs.tolist(), "y": vys.tolist()}}
             report["dictionary"] = tuned
     torch.save(state, model_path)
     out = Path(out_dir)
@@ -156,6 +176,8 @@ def plot_reliability(report: dict, path) -> None:
     curves = [("raw", "s--", report["raw"]), ("calibrated", "o-", report["calibrated"])]
     if "dictionary" in report:
         curves.append(("with dictionary, its own map", "^-", report["dictionary"]["reliability"]["calibrated"]))
+        if "views_reliability" in report["dictionary"]:
+            curves.append(("dictionary + 5 views, its own map", "v-", report["dictionary"]["views_reliability"]["calibrated"]))
     for label, style, rel in curves:
         bins = rel["bins"]
         ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], style,
@@ -179,7 +201,9 @@ def main(argv=None) -> int:
     if "dictionary" in report:
         d = report["dictionary"]
         print(json.dumps({"dictionary": {"margin": d["margin"], "min_length": d["min_length"], **d["test_accuracy"],
-                                         "ece": {k: d["reliability"][k]["ece"] for k in ("raw", "calibrated")}}}))
+                                         "ece": {k: d["reliability"][k]["ece"] for k in ("raw", "calibrated")},
+                                         **({"views_ece": d["views_reliability"]["calibrated"]["ece"]}
+                                            if "views_reliability" in d else {})}}))
     return 0
 
 

@@ -145,10 +145,13 @@ class Recognizer:
         ``corrected``: for the reading after dictionary correction, which has its own map."""
         return self._calibrated(self.raw_confidence(log_probs), corrected)
 
-    def _calibrated(self, raw: float, corrected: bool = False) -> float:
+    def _calibrated(self, raw: float, corrected: bool = False, voted: bool = False) -> float:
         cal = self.calibration
-        if corrected and (self.dictionary_settings or {}).get("calibration"):
-            cal = self.dictionary_settings["calibration"]
+        settings = self.dictionary_settings or {}
+        if corrected and settings.get("calibration"):
+            cal = settings["calibration"]
+        if corrected and voted and settings.get("views_calibration"):
+            cal = settings["views_calibration"]  # the five-view vote with the dictionary has a map of its own
         if not cal:
             return raw
         return float(np.interp(raw, cal["x"], cal["y"]))
@@ -205,7 +208,7 @@ class Recognizer:
             for text, raw in zip(texts, raws):
                 votes.setdefault(text, []).append(raw)
             text = max(votes, key=lambda t: (len(votes[t]), sum(votes[t])))
-            out.append(Line(text, (0, 0, w, h), self._calibrated(max(votes[text]), corrected)))
+            out.append(Line(text, (0, 0, w, h), self._calibrated(max(votes[text]), corrected, voted=True)))
         return out
 
     def recognize(self, images, lexicon=None, beam_width: int | None = None, max_distance: int = 2,
