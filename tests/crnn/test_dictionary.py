@@ -91,9 +91,11 @@ def test_a_letter_inside_a_number_becomes_its_digit_when_the_frames_allow_it():
 
 
 def test_a_digit_glued_to_a_word_is_a_letter_when_the_frames_allow_it():
-    d = Dictionary(WORDS + ["avenue"], margin=4.0)
+    d = Dictionary(WORDS + ["avenue", "idea"], margin=4.0)
     lp = frames(*spelled("4venue", doubt={0: {"4": 0.6, "A": 0.38}}))
     assert d.correct(lp, CHARSET) == "Avenue"
+    lp = frames(*spelled("1DEA", doubt={0: {"1": 0.6, "I": 0.38}}))
+    assert d.correct(lp, CHARSET) == "IDEA"
     assert d.correct(frames(*spelled("4venue")), CHARSET) == "4venue"
     assert d.correct(frames(*spelled("Win10 3rd")), CHARSET) == "Win10 3rd"  # letters too few, digits too many
 

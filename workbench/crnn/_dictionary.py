@@ -77,10 +77,10 @@ _NUMBER_CHARS = set("0123456789.,:$%#()+-/")
 
 def glued_digit_spans(chars, spans) -> list[tuple[int, int]]:
     """Word spans widened over one digit glued to them (``4venue``, ``hous3``) when that digit has a letter
-    look-alike and the word has four or more letters; other spans as they are."""
+    look-alike and the word has three or more letters; other spans as they are."""
     out = []
     for i, j in spans:
-        if j - i >= 4:
+        if j - i >= 3:
             if i > 0 and chars[i - 1][0] in LETTER_LOOKALIKES and (i == 1 or not chars[i - 2][0].isalnum()):
                 i -= 1
             elif j < len(chars) and chars[j][0] in LETTER_LOOKALIKES and (j + 1 == len(chars) or not chars[j + 1][0].isalnum()):
