@@ -181,9 +181,14 @@ def test_a_report_prints_one_quiet_line_per_notebook(passing_nb, failing_nb, tmp
     assert re.fullmatch(r"\[1/2\] 10_square \.\.\. passed \(\d+\.\d s\)", lines[0]), lines[0]
     assert re.fullmatch(r"\[2/2\] 20_fails \.\.\. failed in cell 4: ValueError \(\d+\.\d s\)", lines[1]), lines[1]
     # The kernel's own log goes beside the notebook (kept only when not empty); over IPC it has no TCP warning,
-    # so a kernel that ran cleanly leaves none. (A stopped one may log "KeyboardInterrupt caught", or not.)
+    # so a kernel that ran cleanly leaves none, or on a loaded machine at most a note of its own (ipykernel
+    # logs "IOStream.flush timed out" when output takes long to drain). (A stopped one may log
+    # "KeyboardInterrupt caught", or not.)
     run_dir = tmp_path / "reports" / "quiet"
-    assert not (run_dir / "10_square.kernel.log").exists()
+    clean_log = run_dir / "10_square.kernel.log"
+    if clean_log.exists():
+        text = clean_log.read_text()
+        assert "without encryption" not in text and "Traceback" not in text and "Error" not in text, text
     failed_log = run_dir / "20_fails.kernel.log"
     assert not failed_log.exists() or "without encryption" not in failed_log.read_text()
 
