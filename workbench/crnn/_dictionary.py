@@ -245,8 +245,9 @@ class Dictionary:
             fixed = self._choose(lp[lo:hi], chunk, [_as_digits(chunk)], ids)
             if fixed != chunk:
                 text[i:j] = list(fixed)
+        read = "".join(text)  # one character per entry until a word is replaced: positions as in chars
         for i, j in glued_digit_spans(chars, word_spans(chars)):
-            if is_address("".join(text), i, j):
+            if is_address(read, i, j):
                 continue
             word = "".join(text[i:j])
             lo, hi = segment_frames(chars, i, j, len(lp))
