@@ -53,23 +53,27 @@ def _median3(a: np.ndarray, axis: int) -> np.ndarray:
     return np.maximum(np.minimum(lo, mid), np.minimum(np.maximum(lo, mid), hi))
 
 
-def ink_mask(gray: np.ndarray) -> np.ndarray:
+def ink_mask(gray: np.ndarray, background: np.ndarray | None = None) -> np.ndarray:
     """Boolean mask of ink pixels of a dark-on-light image, robust to noise, texture and gradients.
 
-    Dark against the local background after a 3 x 3 median, which removes specks of noise (and also the
-    thinnest marks: see :func:`thin_ink_mask`)."""
+    Dark against the local background (``background``: :func:`_background_map` of ``gray``, computed when
+    not given) after a 3 x 3 median, which removes specks of noise (and also the thinnest marks: see
+    :func:`thin_ink_mask`)."""
+    background = _background_map(gray) if background is None else background
     smooth = np.asarray(Image.fromarray(gray).filter(ImageFilter.MedianFilter(3)), np.float32)
-    dark = _background_map(gray) - smooth
+    dark = background - smooth
     top = float(np.percentile(dark, 99.5))
     return dark > max(12.0, 0.4 * top)
 
 
-def thin_ink_mask(gray: np.ndarray) -> np.ndarray:
+def thin_ink_mask(gray: np.ndarray, background: np.ndarray | None = None) -> np.ndarray:
     """Ink that a 3 x 3 median erases: dark after a 3-pixel median along the rows *or* along the columns.
 
     Either median removes an isolated speck; the two together keep a one-pixel stroke in the direction it
-    runs (the stem of a thin ``i``, ``l`` or ``I``, an apostrophe) and a 2 x 2 full stop."""
-    dark = _background_map(gray) - gray.astype(np.float32)
+    runs (the stem of a thin ``i``, ``l`` or ``I``, an apostrophe) and a 2 x 2 full stop. ``background`` as
+    for :func:`ink_mask`."""
+    background = _background_map(gray) if background is None else background
+    dark = background - gray.astype(np.float32)
     along_cols, along_rows = _median3(dark, 0), _median3(dark, 1)
     thr = max(12.0, 0.4 * float(np.percentile(np.maximum(along_cols, along_rows), 99.5)))
     return (along_cols > thr) | (along_rows > thr)
@@ -104,7 +108,8 @@ def ink_box(gray: np.ndarray) -> tuple[int, int, int, int] | None:
     marks just beyond its ends (:func:`thin_ink_mask`; a 3 x 3 median alone cut off a line's leading ``I``
     and its final period).
     """
-    mask = ink_mask(gray)
+    background = _background_map(gray)  # shared by both masks: computed once per line
+    mask = ink_mask(gray, background)
     rows = mask.sum(1)
     if rows.max(initial=0) == 0:
         return None
@@ -112,7 +117,7 @@ def ink_box(gray: np.ndarray) -> tuple[int, int, int, int] | None:
     y0, y1 = int(keep[0]), int(keep[-1]) + 1
     cols = mask[y0:y1].sum(0)
     kc = np.nonzero(cols > 0)[0]
-    thin_cols = thin_ink_mask(gray)[y0:y1].sum(0) >= 2
+    thin_cols = thin_ink_mask(gray, background)[y0:y1].sum(0) >= 2
     x0, x1 = _reach_thin_marks(thin_cols, int(kc[0]), int(kc[-1]) + 1, y1 - y0)
     return x0, y0, x1, y1
 
