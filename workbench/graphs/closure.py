@@ -193,15 +193,20 @@ def _expand(reach: np.ndarray, comp: np.ndarray) -> np.ndarray:
     return np.take(np.take(reach, comp, axis=1), comp, axis=0)
 
 
-def _constant(n: int, value: bool) -> np.ndarray:
-    """A writable n x n boolean matrix with every entry ``value``. All False: ``np.zeros`` (the operating
-    system hands out zeroed pages). All True: one row, copied into every row of an empty matrix, which
+def _repeat_row(row: np.ndarray, n: int) -> np.ndarray:
+    """A writable (n, len(row)) matrix whose every row is ``row``. All zero: ``np.zeros`` (the operating
+    system hands out zeroed pages). Otherwise the row copied into every row of an empty matrix, which
     measures 5-10% faster than ``np.full``'s element-wise fill at n = 10,000 (the 100 MB write bounds both)."""
-    if not value:
-        return np.zeros((n, n), dtype=bool)
-    out = np.empty((n, n), dtype=bool)
-    out[...] = np.ones(n, dtype=bool)
+    if not row.any():
+        return np.zeros((n, row.size), dtype=row.dtype)
+    out = np.empty((n, row.size), dtype=row.dtype)
+    out[...] = row
     return out
+
+
+def _constant(n: int, value: bool) -> np.ndarray:
+    """A writable n x n boolean matrix with every entry ``value``."""
+    return _repeat_row(np.full(n, value, dtype=bool), n)
 
 
 def _expand_packed(reach: np.ndarray, comp: np.ndarray) -> np.ndarray:
@@ -212,14 +217,10 @@ def _expand_packed(reach: np.ndarray, comp: np.ndarray) -> np.ndarray:
 
 def _packed_constant(n: int, value: bool) -> np.ndarray:
     """The packed n x n matrix with every entry ``value`` (the padding bits past column n stay 0)."""
-    if not value:
-        return np.zeros((n, (n + 7) // 8), dtype=np.uint8)
-    row = np.full((n + 7) // 8, 0xFF, dtype=np.uint8)
-    if n % 8:
+    row = np.full((n + 7) // 8, 0xFF if value else 0, dtype=np.uint8)
+    if value and n % 8:
         row[-1] = (1 << (n % 8)) - 1
-    out = np.empty((n, row.size), dtype=np.uint8)
-    out[...] = row
-    return out
+    return _repeat_row(row, n)
 
 
 def unpack_closure(packed: np.ndarray, n: int | None = None) -> np.ndarray:
